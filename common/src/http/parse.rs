@@ -1,0 +1,490 @@
+//! The request parser: `parse(&mut BytesMut) -> Result<Option<Parsed>, HttpError>`.
+//!
+//! `Ok(None)` means "need more bytes". The request head is consumed only once it parses
+//! completely; a `Content-Length` body is split off only once it is all there (zero copy); a
+//! chunked body is decoded incrementally into its own buffer, so a slow chunked upload costs
+//! O(n), not O(n²) rescans.
+
+use std::mem::MaybeUninit;
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use super::{HttpError, Limits};
+
+/// Hard cap on `Limits::max_headers`: the parser's header array lives on the stack.
+pub const MAX_HEADERS_CAP: usize = 128;
+
+/// Longest chunk-size line (size plus extensions) we accept.
+const MAX_CHUNK_LINE: usize = 4096;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Options,
+    Other,
+}
+
+impl Method {
+    fn from_bytes(m: &str) -> Self {
+        match m {
+            "GET" => Self::Get,
+            "HEAD" => Self::Head,
+            "POST" => Self::Post,
+            "PUT" => Self::Put,
+            "PATCH" => Self::Patch,
+            "DELETE" => Self::Delete,
+            "OPTIONS" => Self::Options,
+            _ => Self::Other,
+        }
+    }
+
+    /// Methods whose requests carry a body, so they need framing (else 411).
+    fn needs_length(self) -> bool {
+        matches!(self, Self::Post | Self::Put | Self::Patch)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    Http10,
+    Http11,
+}
+
+/// One complete request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub method: Method,
+    /// The request target as sent (origin form, query included); a slice of the read buffer.
+    pub path: Bytes,
+    pub version: Version,
+    /// Whether the connection stays open after the answer (HTTP/1.1 unless `close`, HTTP/1.0
+    /// only with `keep-alive`).
+    pub keep_alive: bool,
+    /// The `X-Key` header: the Kafka record key.
+    pub key: Option<Bytes>,
+    /// The decoded body: the Kafka record value.
+    pub body: Bytes,
+}
+
+/// What the parser yields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    /// A complete request.
+    Request(Request),
+    /// The head of a request with `Expect: 100-continue` is in and its body is not: the
+    /// client waits for `100 Continue` (or a final status) before sending it.
+    /// [`Parser::pending`] tells what the request is. Yielded at most once per request.
+    Continue,
+}
+
+/// What is known of a request whose body is still arriving.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub method: Method,
+    pub path: Bytes,
+    pub version: Version,
+    pub keep_alive: bool,
+    pub key: Option<Bytes>,
+    expect_continue: bool,
+}
+
+#[derive(Debug)]
+enum Framing {
+    Length(usize),
+    Chunked {
+        state: Chunk,
+        body: BytesMut,
+        trailer_bytes: usize,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunk {
+    /// Expecting `hex-size [; ext] CRLF`.
+    Size,
+    /// Inside chunk data, this many bytes to go.
+    Data(usize),
+    /// Expecting the CRLF after chunk data.
+    DataEnd,
+    /// After the last chunk: trailer fields up to an empty line.
+    Trailers,
+}
+
+#[derive(Debug)]
+enum State {
+    Head,
+    Body {
+        head: Head,
+        framing: Framing,
+    },
+    /// An error was returned; the stream cannot be trusted any more.
+    Failed,
+}
+
+/// Incremental request parser for one connection.
+#[derive(Debug)]
+pub struct Parser {
+    limits: Limits,
+    state: State,
+}
+
+impl Parser {
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            limits,
+            state: State::Head,
+        }
+    }
+
+    /// The head of the request whose body is being received, if any.
+    pub fn pending(&self) -> Option<&Head> {
+        match &self.state {
+            State::Body { head, .. } => Some(head),
+            _ => None,
+        }
+    }
+
+    /// True when no partial request is held (nothing buffered must also hold for "idle").
+    pub fn between_requests(&self) -> bool {
+        matches!(self.state, State::Head)
+    }
+
+    /// Parses the next request out of `buf`. See the module doc.
+    ///
+    /// After an error the parser stays failed: the caller answers and closes.
+    pub fn parse(&mut self, buf: &mut BytesMut) -> Result<Option<Parsed>, HttpError> {
+        let result = self.step(buf);
+        if result.is_err() {
+            self.state = State::Failed;
+        }
+        result
+    }
+
+    fn step(&mut self, buf: &mut BytesMut) -> Result<Option<Parsed>, HttpError> {
+        if let State::Head = self.state {
+            let Some((head, framing)) = parse_head(buf, &self.limits)? else {
+                return Ok(None);
+            };
+            self.state = State::Body { head, framing };
+        }
+        let State::Body { head, framing } = &mut self.state else {
+            return Ok(None);
+        };
+        let body = match framing {
+            Framing::Length(n) => {
+                if buf.len() < *n {
+                    None
+                } else {
+                    Some(buf.split_to(*n).freeze())
+                }
+            }
+            Framing::Chunked {
+                state,
+                body,
+                trailer_bytes,
+            } => {
+                if decode_chunked(buf, state, body, trailer_bytes, &self.limits)? {
+                    Some(std::mem::take(body).freeze())
+                } else {
+                    None
+                }
+            }
+        };
+        match body {
+            Some(body) => {
+                let State::Body { head, .. } = std::mem::replace(&mut self.state, State::Head)
+                else {
+                    unreachable!("state checked above")
+                };
+                Ok(Some(Parsed::Request(Request {
+                    method: head.method,
+                    path: head.path,
+                    version: head.version,
+                    keep_alive: head.keep_alive,
+                    key: head.key,
+                    body,
+                })))
+            }
+            None if head.expect_continue => {
+                head.expect_continue = false;
+                Ok(Some(Parsed::Continue))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+/// Parses and consumes a complete request head, or returns `None` without consuming.
+fn parse_head(buf: &mut BytesMut, limits: &Limits) -> Result<Option<(Head, Framing)>, HttpError> {
+    let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS_CAP];
+    let max_headers = limits.max_headers.min(MAX_HEADERS_CAP);
+    let mut req = httparse::Request::new(&mut []);
+    let head_len = match req.parse_with_uninit_headers(buf, &mut headers[..max_headers]) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => {
+            if buf.len() > limits.max_header_bytes {
+                return Err(HttpError::HeaderTooLarge {
+                    limit: limits.max_header_bytes,
+                });
+            }
+            return Ok(None);
+        }
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(HttpError::TooManyHeaders { limit: max_headers })
+        }
+        Err(e) => return Err(HttpError::Malformed(httparse_reason(e))),
+    };
+    if head_len > limits.max_header_bytes {
+        return Err(HttpError::HeaderTooLarge {
+            limit: limits.max_header_bytes,
+        });
+    }
+
+    let method = Method::from_bytes(req.method.unwrap_or(""));
+    let version = match req.version {
+        Some(0) => Version::Http10,
+        _ => Version::Http11,
+    };
+    let base = buf.as_ptr() as usize;
+    let span = |s: &[u8]| (s.as_ptr() as usize - base, s.len());
+    let path = span(req.path.unwrap_or("/").as_bytes());
+
+    let mut content_length: Option<usize> = None;
+    let mut te_seen = false;
+    let mut chunked = false;
+    let mut close = false;
+    let mut keep_alive_token = false;
+    let mut expect_continue = false;
+    let mut key = None;
+    for h in req.headers.iter() {
+        let name = h.name;
+        let value = trim(h.value);
+        if name.eq_ignore_ascii_case("content-length") {
+            for part in value.split(|&b| b == b',') {
+                let n = parse_length(trim(part))?;
+                match content_length {
+                    Some(prev) if prev != n => {
+                        return Err(HttpError::Smuggling("conflicting Content-Length values"))
+                    }
+                    _ => content_length = Some(n),
+                }
+            }
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            for coding in value.split(|&b| b == b',') {
+                let coding = trim(coding);
+                if chunked {
+                    // RFC 9112 §6.3: chunked must be the final coding, applied once.
+                    return Err(HttpError::Smuggling(
+                        "chunked is not the final transfer coding",
+                    ));
+                }
+                if coding.eq_ignore_ascii_case(b"chunked") {
+                    chunked = true;
+                } else if coding.is_empty() {
+                    return Err(HttpError::Malformed("empty Transfer-Encoding"));
+                } else {
+                    return Err(HttpError::UnsupportedTransferEncoding);
+                }
+            }
+            te_seen = true;
+        } else if name.eq_ignore_ascii_case("connection") {
+            for token in value.split(|&b| b == b',') {
+                let token = trim(token);
+                close |= token.eq_ignore_ascii_case(b"close");
+                keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
+            }
+        } else if name.eq_ignore_ascii_case("expect") {
+            if value.eq_ignore_ascii_case(b"100-continue") {
+                expect_continue = true;
+            } else {
+                return Err(HttpError::ExpectationFailed);
+            }
+        } else if name.eq_ignore_ascii_case("x-key") {
+            key = Some(span(value));
+        }
+    }
+
+    if te_seen && content_length.is_some() {
+        return Err(HttpError::Smuggling(
+            "both Content-Length and Transfer-Encoding",
+        ));
+    }
+    if te_seen && version == Version::Http10 {
+        return Err(HttpError::Smuggling(
+            "Transfer-Encoding in an HTTP/1.0 request",
+        ));
+    }
+    let framing = match (chunked, content_length) {
+        (true, _) => Framing::Chunked {
+            state: Chunk::Size,
+            body: BytesMut::new(),
+            trailer_bytes: 0,
+        },
+        (false, Some(n)) if n > limits.max_body => {
+            return Err(HttpError::BodyTooLarge {
+                limit: limits.max_body,
+            })
+        }
+        (false, Some(n)) => Framing::Length(n),
+        (false, None) if method.needs_length() => return Err(HttpError::LengthRequired),
+        (false, None) => Framing::Length(0),
+    };
+    let keep_alive = match version {
+        Version::Http11 => !close,
+        Version::Http10 => keep_alive_token && !close,
+    };
+    // RFC 9110 §10.1.1: a server MUST ignore 100-continue from an HTTP/1.0 client.
+    let expect_continue = expect_continue && version == Version::Http11;
+
+    let head_bytes = buf.split_to(head_len).freeze();
+    let slice = |(off, len): (usize, usize)| head_bytes.slice(off..off + len);
+    let head = Head {
+        method,
+        path: slice(path),
+        version,
+        keep_alive,
+        key: key.map(slice),
+        expect_continue,
+    };
+    Ok(Some((head, framing)))
+}
+
+/// Decodes as much chunked body as `buf` holds. Returns true once the body and its trailers
+/// are complete.
+fn decode_chunked(
+    buf: &mut BytesMut,
+    state: &mut Chunk,
+    body: &mut BytesMut,
+    trailer_bytes: &mut usize,
+    limits: &Limits,
+) -> Result<bool, HttpError> {
+    loop {
+        match *state {
+            Chunk::Size => {
+                let Some(eol) = find_crlf(&buf[..buf.len().min(MAX_CHUNK_LINE + 2)]) else {
+                    if buf.len() > MAX_CHUNK_LINE {
+                        return Err(HttpError::Malformed("chunk size line too long"));
+                    }
+                    return Ok(false);
+                };
+                let size = parse_chunk_size(&buf[..eol])?;
+                buf.advance(eol + 2);
+                if size == 0 {
+                    *state = Chunk::Trailers;
+                } else {
+                    if body.len().saturating_add(size) > limits.max_body {
+                        return Err(HttpError::BodyTooLarge {
+                            limit: limits.max_body,
+                        });
+                    }
+                    body.reserve(size);
+                    *state = Chunk::Data(size);
+                }
+            }
+            Chunk::Data(left) => {
+                if buf.is_empty() {
+                    return Ok(false);
+                }
+                let n = left.min(buf.len());
+                body.extend_from_slice(&buf[..n]);
+                buf.advance(n);
+                *state = if n == left {
+                    Chunk::DataEnd
+                } else {
+                    Chunk::Data(left - n)
+                };
+            }
+            Chunk::DataEnd => {
+                if buf.len() < 2 {
+                    return Ok(false);
+                }
+                if &buf[..2] != b"\r\n" {
+                    return Err(HttpError::Malformed("chunk data not followed by CRLF"));
+                }
+                buf.advance(2);
+                *state = Chunk::Size;
+            }
+            Chunk::Trailers => {
+                let window = buf.len().min(limits.max_header_bytes + 2);
+                let Some(eol) = find_crlf(&buf[..window]) else {
+                    if *trailer_bytes + buf.len() > limits.max_header_bytes {
+                        return Err(HttpError::HeaderTooLarge {
+                            limit: limits.max_header_bytes,
+                        });
+                    }
+                    return Ok(false);
+                };
+                *trailer_bytes += eol + 2;
+                if *trailer_bytes > limits.max_header_bytes {
+                    return Err(HttpError::HeaderTooLarge {
+                        limit: limits.max_header_bytes,
+                    });
+                }
+                let line_is_empty = eol == 0;
+                if !line_is_empty && !buf[..eol].contains(&b':') {
+                    return Err(HttpError::Malformed("trailer field without ':'"));
+                }
+                buf.advance(eol + 2);
+                if line_is_empty {
+                    return Ok(true);
+                }
+            }
+        }
+    }
+}
+
+fn parse_chunk_size(line: &[u8]) -> Result<usize, HttpError> {
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    if digits == 0 {
+        return Err(HttpError::Malformed("invalid chunk size"));
+    }
+    if digits > 15 {
+        return Err(HttpError::Malformed("chunk size too large"));
+    }
+    let rest = &line[digits..];
+    let rest = &rest[rest
+        .iter()
+        .take_while(|&&b| b == b' ' || b == b'\t')
+        .count()..];
+    if !(rest.is_empty() || rest[0] == b';') {
+        return Err(HttpError::Malformed("invalid chunk extension"));
+    }
+    let mut size = 0usize;
+    for &b in &line[..digits] {
+        size = size * 16 + (b as char).to_digit(16).unwrap_or(0) as usize;
+    }
+    Ok(size)
+}
+
+fn parse_length(v: &[u8]) -> Result<usize, HttpError> {
+    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
+        return Err(HttpError::Malformed("invalid Content-Length"));
+    }
+    Ok(v.iter()
+        .fold(0usize, |n, &b| n * 10 + usize::from(b - b'0')))
+}
+
+fn find_crlf(buf: &[u8]) -> Option<usize> {
+    buf.windows(2).position(|w| w == b"\r\n")
+}
+
+fn trim(v: &[u8]) -> &[u8] {
+    v.trim_ascii()
+}
+
+fn httparse_reason(e: httparse::Error) -> &'static str {
+    match e {
+        httparse::Error::HeaderName => "invalid header name",
+        httparse::Error::HeaderValue => "invalid header value",
+        httparse::Error::NewLine => "invalid line ending",
+        httparse::Error::Status => "invalid status",
+        httparse::Error::Token => "invalid method or token",
+        httparse::Error::TooManyHeaders => "too many headers",
+        httparse::Error::Version => "invalid HTTP version",
+    }
+}

@@ -1,0 +1,200 @@
+//! Connection state with no sockets: bytes in, responses out, in order, with the right
+//! keep-alive decisions. Uses the null sink so no broker is involved.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use common::conn::{Conn, Timeouts};
+use common::http::{Limits, Status};
+use common::ingest::App;
+use common::kafka::{AckMode, Publisher};
+use common::metrics::Metrics;
+
+fn app(ack: AckMode) -> App {
+    let metrics = Arc::new(Metrics::new());
+    App {
+        publisher: Publisher::null(metrics.clone()),
+        metrics,
+        ack,
+    }
+}
+
+fn conn() -> Conn {
+    Conn::new(
+        Limits::default(),
+        Timeouts {
+            header: Duration::from_secs(10),
+            idle: Duration::from_secs(60),
+        },
+    )
+}
+
+/// Serves `input` as one read; returns what would be written.
+fn exchange(c: &mut Conn, app: &App, input: &[u8]) -> String {
+    let mut rbuf = BytesMut::from(input);
+    let mut wbuf = BytesMut::new();
+    common::block_on(c.serve(&mut rbuf, &mut wbuf, app));
+    String::from_utf8(wbuf.to_vec()).expect("ascii responses")
+}
+
+fn status_lines(out: &str) -> Vec<&str> {
+    out.lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .filter(|l| l.starts_with("HTTP/1.1 "))
+        .collect()
+}
+
+#[test]
+fn pipelined_answers_in_order_and_counted() {
+    let app = app(AckMode::Enqueued);
+    let mut c = conn();
+    let input = b"POST /ingest HTTP/1.1\r\nContent-Length: 1\r\n\r\naGET /nope HTTP/1.1\r\n\r\nGET /metrics HTTP/1.1\r\n\r\nPOST /ingest HTTP/1.1\r\nContent-Length: 1\r\n\r\nb";
+    let out = exchange(&mut c, &app, input);
+    let lines = status_lines(&out);
+    assert_eq!(
+        lines,
+        [
+            "HTTP/1.1 202 Accepted",
+            "HTTP/1.1 404 Not Found",
+            "HTTP/1.1 200 OK",
+            "HTTP/1.1 202 Accepted"
+        ]
+    );
+    assert!(!c.is_closing(), "404 keeps the connection");
+    assert_eq!(app.metrics.responses(Status::Accepted), 2);
+    assert_eq!(app.metrics.responses(Status::NotFound), 1);
+    assert_eq!(
+        app.metrics
+            .records_enqueued
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
+}
+
+#[test]
+fn delivered_mode_answers_200() {
+    let app = app(AckMode::Delivered);
+    let out = exchange(
+        &mut conn(),
+        &app,
+        b"POST /ingest HTTP/1.1\r\nContent-Length: 1\r\n\r\na",
+    );
+    assert_eq!(status_lines(&out), ["HTTP/1.1 200 OK"]);
+}
+
+#[test]
+fn close_stops_reading_further_requests() {
+    let app = app(AckMode::Enqueued);
+    let mut c = conn();
+    let out = exchange(
+        &mut c,
+        &app,
+        b"POST /ingest HTTP/1.1\r\nConnection: close\r\nContent-Length: 1\r\n\r\naPOST /ingest HTTP/1.1\r\nContent-Length: 1\r\n\r\nb",
+    );
+    assert_eq!(status_lines(&out), ["HTTP/1.1 202 Accepted"]);
+    assert!(out.contains("connection: close\r\n"), "{out}");
+    assert!(c.is_closing());
+    assert_eq!(
+        app.metrics
+            .records_enqueued
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+}
+
+#[test]
+fn http10_keep_alive_is_echoed() {
+    let app = app(AckMode::Enqueued);
+    let mut c = conn();
+    let out = exchange(
+        &mut c,
+        &app,
+        b"GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    );
+    assert!(out.contains("connection: keep-alive\r\n"), "{out}");
+    assert!(!c.is_closing());
+    let mut c = conn();
+    let out = exchange(&mut c, &app, b"GET /healthz HTTP/1.0\r\n\r\n");
+    assert!(out.contains("connection: close\r\n"), "{out}");
+    assert!(c.is_closing());
+}
+
+#[test]
+fn errors_answer_with_reason_and_close() {
+    let app = app(AckMode::Enqueued);
+    let mut c = conn();
+    let out = exchange(
+        &mut c,
+        &app,
+        b"POST /ingest HTTP/1.1\r\nContent-Length: 1\r\n\r\naPOST /ingest HTTP/1.1\r\n\r\n",
+    );
+    assert_eq!(
+        status_lines(&out),
+        ["HTTP/1.1 202 Accepted", "HTTP/1.1 411 Length Required"]
+    );
+    assert!(
+        out.ends_with("POST needs Content-Length or Transfer-Encoding: chunked\n"),
+        "{out}"
+    );
+    assert!(c.is_closing());
+    let out = exchange(&mut conn(), &app, b"DELETE /ingest HTTP/1.1\r\n\r\n");
+    assert!(
+        out.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"),
+        "{out}"
+    );
+    assert!(out.contains("allow: POST\r\n"), "{out}");
+}
+
+#[test]
+fn continue_then_final_answer() {
+    let app = app(AckMode::Enqueued);
+    let mut c = conn();
+    let out = exchange(
+        &mut c,
+        &app,
+        b"POST /ingest HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n",
+    );
+    assert_eq!(out, "HTTP/1.1 100 Continue\r\n\r\n");
+    let out = exchange(&mut c, &app, b"hi");
+    assert_eq!(status_lines(&out), ["HTTP/1.1 202 Accepted"]);
+    // A request that would be refused is refused before the upload, and the connection closes.
+    let mut c = conn();
+    let out = exchange(
+        &mut c,
+        &app,
+        b"POST /elsewhere HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n",
+    );
+    assert_eq!(status_lines(&out), ["HTTP/1.1 404 Not Found"]);
+    assert!(c.is_closing());
+}
+
+#[test]
+fn deadlines_slowloris_and_idle() {
+    let app = app(AckMode::Enqueued);
+    let mut c = conn();
+    let now = Instant::now();
+    // Idle: the idle timeout applies.
+    let idle = c.deadline(now);
+    assert!(idle >= now + Duration::from_secs(59));
+    // A partial head: the header timeout runs from its first byte and is not extended.
+    let mut rbuf = BytesMut::from(&b"POST /ingest HTTP/1.1\r\nHo"[..]);
+    let mut wbuf = BytesMut::new();
+    common::block_on(c.serve(&mut rbuf, &mut wbuf, &app));
+    let first = c.deadline(Instant::now());
+    assert!(first <= Instant::now() + Duration::from_secs(10));
+    rbuf.extend_from_slice(b"st: x\r\n");
+    common::block_on(c.serve(&mut rbuf, &mut wbuf, &app));
+    assert_eq!(c.deadline(Instant::now() + Duration::from_secs(5)), first);
+    assert!(!c.is_idle());
+    c.timed_out(&mut wbuf, &app);
+    assert!(wbuf.starts_with(b"HTTP/1.1 408 Request Timeout\r\n"));
+    assert!(c.is_closing());
+    assert_eq!(app.metrics.responses(Status::RequestTimeout), 1);
+    // An idle connection that times out closes silently.
+    let mut c = conn();
+    let mut wbuf = BytesMut::new();
+    assert!(c.is_idle());
+    c.timed_out(&mut wbuf, &app);
+    assert!(wbuf.is_empty() && c.is_closing());
+}

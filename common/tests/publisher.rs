@@ -1,0 +1,180 @@
+//! The publisher against the embedded broker (a real Kafka protocol endpoint on loopback):
+//! what landed is read back from the broker, not taken from the producer's word.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::embedded::EmbeddedKafka;
+use common::kafka::{self, Ack, AckMode, ProducerSettings, PublishError, Publisher};
+use common::landed::{CountMethod, TopicReader};
+use common::metrics::Metrics;
+
+fn settings(brokers: &str, topic: &str, overrides: &[(&str, &str)]) -> ProducerSettings {
+    ProducerSettings {
+        brokers: brokers.to_string(),
+        topic: topic.to_string(),
+        delivery_timeout: Duration::from_secs(10),
+        overrides: overrides
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+fn publisher(s: &ProducerSettings) -> (Publisher, Arc<Metrics>) {
+    let metrics = Arc::new(Metrics::new());
+    let p =
+        Publisher::kafka(&kafka::producer_config(s), &s.topic, metrics.clone()).expect("producer");
+    (p, metrics)
+}
+
+#[test]
+fn both_ack_modes_land_every_record() {
+    const N: usize = 1000;
+    let broker = EmbeddedKafka::start("acks", 3).expect("embedded broker");
+    let s = settings(broker.bootstrap(), "acks", &[]);
+    let reader =
+        TopicReader::new(broker.bootstrap(), "acks", CountMethod::Watermarks).expect("reader");
+    let before = reader.count().expect("count");
+    assert_eq!(before, 0);
+    let (p, metrics) = publisher(&s);
+
+    // Enqueued: done at once.
+    for i in 0..N {
+        let v = format!("enqueued-{i}");
+        let ack = p
+            .publish(Some(b"k"), v.as_bytes(), AckMode::Enqueued)
+            .expect("enqueue");
+        assert!(matches!(ack, Ack::Done));
+    }
+    // Delivered: each resolves once the broker acknowledged.
+    let pending: Vec<_> = (0..N)
+        .map(|i| {
+            let v = format!("delivered-{i}");
+            match p
+                .publish(None, v.as_bytes(), AckMode::Delivered)
+                .expect("enqueue")
+            {
+                Ack::Pending(d) => d,
+                Ack::Done => panic!("delivered mode must wait"),
+            }
+        })
+        .collect();
+    for d in pending {
+        assert_eq!(common::block_on(d), Ok(()));
+    }
+    assert_eq!(p.flush(Duration::from_secs(10)).undelivered, 0);
+    assert_eq!(metrics.records_delivered.load(Relaxed), 2 * N as u64);
+    assert_eq!(metrics.records_failed.load(Relaxed), 0);
+    assert_eq!(
+        reader.count().expect("count") - before,
+        2 * N as u64,
+        "high watermarks"
+    );
+
+    // And the values are the ones sent.
+    let mut values: Vec<String> = reader
+        .records()
+        .expect("consume")
+        .into_iter()
+        .map(|r| String::from_utf8(r.value).expect("utf8"))
+        .collect();
+    values.sort();
+    let mut expected: Vec<String> = (0..N)
+        .flat_map(|i| [format!("enqueued-{i}"), format!("delivered-{i}")])
+        .collect();
+    expected.sort();
+    assert_eq!(values, expected);
+}
+
+#[test]
+fn queue_full_is_backpressure_at_once() {
+    let broker = EmbeddedKafka::start("tiny", 1).expect("embedded broker");
+    // A 10-record queue that is not drained for a second: the 11th record must bounce.
+    let s = settings(
+        broker.bootstrap(),
+        "tiny",
+        &[
+            ("queue.buffering.max.messages", "10"),
+            ("linger.ms", "1000"),
+        ],
+    );
+    let (p, metrics) = publisher(&s);
+    let started = Instant::now();
+    let results: Vec<_> = (0..50)
+        .map(|_| p.publish(None, b"x", AckMode::Enqueued))
+        .collect();
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "publish must not block or sleep"
+    );
+    let full = results
+        .iter()
+        .filter(|r| matches!(r, Err(PublishError::QueueFull)))
+        .count();
+    assert!(full >= 40, "{full} of 50 rejected as queue full");
+    assert_eq!(metrics.queue_full.load(Relaxed), full as u64);
+    assert_eq!(p.flush(Duration::from_secs(10)).undelivered, 0);
+}
+
+#[test]
+fn delivery_failure_surfaces() {
+    // Nothing listens on the port of a listener we bound and closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let s = ProducerSettings {
+        delivery_timeout: Duration::from_millis(1500),
+        ..settings(&format!("127.0.0.1:{port}"), "nowhere", &[])
+    };
+    let (p, metrics) = publisher(&s);
+    let d = match p
+        .publish(None, b"lost", AckMode::Delivered)
+        .expect("enqueue")
+    {
+        Ack::Pending(d) => d,
+        Ack::Done => panic!("must wait"),
+    };
+    let started = Instant::now();
+    let outcome = common::block_on(d);
+    assert!(
+        matches!(outcome, Err(PublishError::Delivery(_))),
+        "{outcome:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "bounded by message.timeout.ms"
+    );
+    assert_eq!(metrics.records_failed.load(Relaxed), 1);
+    assert!(!p.is_ready());
+    assert_eq!(p.flush(Duration::from_millis(100)).undelivered, 0);
+}
+
+#[test]
+fn null_sink_counts_without_a_broker() {
+    let metrics = Arc::new(Metrics::new());
+    let p = Publisher::null(metrics.clone());
+    assert!(matches!(
+        p.publish(None, b"x", AckMode::Delivered),
+        Ok(Ack::Done)
+    ));
+    assert!(p.is_ready());
+    assert_eq!(metrics.records_delivered.load(Relaxed), 1);
+}
+
+#[test]
+fn effective_config_has_defaults_and_overrides() {
+    let s = settings("127.0.0.1:1", "t", &[("linger.ms", "20")]);
+    let c = kafka::effective_config(&kafka::producer_config(&s));
+    assert_eq!(c.get("linger.ms").map(String::as_str), Some("20"));
+    assert_eq!(
+        c.get("batch.num.messages").map(String::as_str),
+        Some("10000")
+    );
+    assert_eq!(
+        c.get("message.timeout.ms").map(String::as_str),
+        Some("10000")
+    );
+}

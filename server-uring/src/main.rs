@@ -1,0 +1,172 @@
+//! server-uring: the ingest server on tokio-uring 0.5. Everything but the I/O loop lives in
+//! `common`. One io_uring runtime per thread, each with its own SO_REUSEPORT listener, one
+//! `tokio_uring::spawn`ed task per connection.
+//!
+//! tokio-uring traps handled here (DESIGN.md):
+//! - `read(buf)` writes from offset 0: we read into `rbuf.slice(len..)` to append.
+//! - accept errors (EMFILE...) are counted and backed off, never `unwrap`ped: one would
+//!   silently kill the accept task.
+//! - a timed-out read is dropped with its buffer (tokio-uring keeps it until the kernel
+//!   completes), so a timeout always ends the connection.
+
+use std::net::Shutdown;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use clap::Parser;
+use common::config::ServerArgs;
+use common::service::{Service, Worker};
+use tokio::time::{sleep, sleep_until, timeout, Duration};
+use tokio_uring::buf::BoundedBuf;
+use tokio_uring::net::{TcpListener, TcpStream};
+
+/// Read buffer per connection; grown on demand for large bodies.
+const READ_BUF: usize = 16 * 1024;
+/// After a closing answer: how long unread request bytes are drained so the client reads the
+/// answer instead of a reset.
+const LINGER: Duration = Duration::from_millis(500);
+/// Submission queue entries per ring (tokio-uring's default is 256).
+const RING_ENTRIES: u32 = 1024;
+
+fn main() -> ExitCode {
+    let service = match Service::start("server-uring", ServerArgs::parse()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("server-uring: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = run(&service) {
+        eprintln!("server-uring: {e}");
+        return ExitCode::FAILURE;
+    }
+    service.finish()
+}
+
+fn run(service: &Service) -> Result<(), Box<dyn std::error::Error>> {
+    let threads = service.args.threads();
+    let listeners = service.bind(threads)?;
+    let addr = listeners[0].local_addr()?;
+    // Every ring is created (on its own thread: a runtime is !Send) before the readiness
+    // line, so a kernel or container that forbids io_uring is a clear start-up error, not a
+    // server that says "listening" and then serves nothing.
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        for l in listeners {
+            let (w, ready) = (service.worker(), ready_tx.clone());
+            s.spawn(move || {
+                match tokio_uring::Runtime::new(tokio_uring::builder().entries(RING_ENTRIES)) {
+                    Ok(rt) => {
+                        let _ = ready.send(Ok(()));
+                        drop(ready);
+                        rt.block_on(accept_loop(l, w));
+                    }
+                    Err(e) => {
+                        let _ = ready.send(Err(format!("io_uring unavailable: {e}")));
+                    }
+                }
+            });
+        }
+        drop(ready_tx);
+        let failures: Vec<String> = ready_rx.iter().take(threads).filter_map(Result::err).collect();
+        match failures.first() {
+            None => {
+                service.announce(addr, &format!("tokio-uring per-core, {threads} threads"));
+                Ok(())
+            }
+            Some(e) => {
+                // Stop the threads whose ring did start, then report.
+                service.stop();
+                Err(e.clone())
+            }
+        }
+    })?;
+    Ok(())
+}
+
+/// Accepts until shutdown, then waits (bounded) for open connections to finish.
+async fn accept_loop(listener: std::net::TcpListener, w: Worker) {
+    let listener = TcpListener::from_std(listener);
+    let mut shutdown = w.shutdown.clone();
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    tokio_uring::spawn(connection(stream, w.clone()));
+                }
+                Err(e) => sleep(w.accept_error(&e)).await,
+            },
+        }
+    }
+    drop(listener);
+    let deadline = w.drain_deadline();
+    while !w.drained() && Instant::now() < deadline {
+        sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// read -> core -> write until the core says close, the peer leaves, or a timeout fires.
+async fn connection(stream: TcpStream, w: Worker) {
+    let _open = w.app.metrics.connection();
+    let _ = stream.set_nodelay(true);
+    let mut conn = w.conn();
+    let mut shutdown = w.shutdown.clone();
+    let mut rbuf = BytesMut::with_capacity(READ_BUF);
+    let mut wbuf = BytesMut::with_capacity(4096);
+    loop {
+        conn.serve(&mut rbuf, &mut wbuf, &w.app).await;
+        if !wbuf.is_empty() {
+            match timeout(w.timeouts.idle, stream.write_all(wbuf)).await {
+                Ok((Ok(()), mut b)) => {
+                    b.clear();
+                    wbuf = b;
+                }
+                _ => return,
+            }
+        }
+        if conn.is_closing() || (shutdown.is_set() && conn.is_idle()) {
+            break;
+        }
+        if rbuf.capacity() - rbuf.len() < READ_BUF / 4 {
+            rbuf.reserve(READ_BUF);
+        }
+        let idle = conn.is_idle();
+        let len = rbuf.len();
+        tokio::select! {
+            (read, slice) = stream.read(rbuf.slice(len..)) => {
+                rbuf = slice.into_inner();
+                match read {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+            _ = sleep_until(conn.deadline(Instant::now()).into()) => {
+                let mut out = BytesMut::new();
+                conn.timed_out(&mut out, &w.app);
+                let _ = timeout(LINGER, stream.write_all(out)).await;
+                break;
+            }
+            _ = shutdown.wait(), if idle => break,
+        }
+    }
+    linger(&stream).await;
+}
+
+/// Half-closes and drains what the client still sends (bounded), so a client that sent more
+/// than was read (an oversize body, a pipelined tail) sees the answer and not a reset.
+async fn linger(stream: &TcpStream) {
+    let _ = stream.shutdown(Shutdown::Write);
+    let _ = timeout(LINGER, async {
+        let mut sink = vec![0u8; 4096];
+        loop {
+            let (n, b) = stream.read(sink).await;
+            sink = b;
+            if !matches!(n, Ok(n) if n > 0) {
+                break;
+            }
+        }
+    })
+    .await;
+}
