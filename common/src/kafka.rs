@@ -223,7 +223,9 @@ impl Publisher {
             config.create_with_context(DeliveryContext {
                 metrics: metrics.clone(),
             })?;
-        let ready = Arc::new(AtomicBool::new(false));
+        // The first probe runs before the server announces itself, so `/healthz` is right
+        // from the readiness line on (costs up to one probe timeout when the broker is down).
+        let ready = Arc::new(AtomicBool::new(probe(&producer, topic)));
         let stop = Arc::new(AtomicBool::new(false));
         let health = {
             let (producer, topic, ready, stop) = (
@@ -234,22 +236,12 @@ impl Publisher {
             );
             std::thread::Builder::new()
                 .name("kafka-health".into())
-                .spawn(move || {
-                    while !stop.load(Relaxed) {
-                        let ok = producer
-                            .client()
-                            .fetch_metadata(Some(&topic), HEALTH_PROBE_EVERY)
-                            .map(|md| {
-                                md.topics().iter().any(|t| {
-                                    t.error().is_none()
-                                        && !t.partitions().is_empty()
-                                        && t.partitions().iter().all(|p| p.leader() >= 0)
-                                })
-                            })
-                            .unwrap_or(false);
-                        ready.store(ok, Relaxed);
-                        sleep_unless(&stop, HEALTH_PROBE_EVERY);
+                .spawn(move || loop {
+                    sleep_unless(&stop, HEALTH_PROBE_EVERY);
+                    if stop.load(Relaxed) {
+                        break;
                     }
+                    ready.store(probe(&producer, &topic), Relaxed);
                 })
                 .map_err(|e| KafkaError::ClientCreation(e.to_string()))?
         };
@@ -348,6 +340,21 @@ impl Drop for Publisher {
             }
         }
     }
+}
+
+/// One readiness probe: the topic's metadata, with a leader for every partition.
+fn probe(producer: &ThreadedProducer<DeliveryContext>, topic: &str) -> bool {
+    producer
+        .client()
+        .fetch_metadata(Some(topic), HEALTH_PROBE_EVERY)
+        .map(|md| {
+            md.topics().iter().any(|t| {
+                t.error().is_none()
+                    && !t.partitions().is_empty()
+                    && t.partitions().iter().all(|p| p.leader() >= 0)
+            })
+        })
+        .unwrap_or(false)
 }
 
 fn sleep_unless(stop: &AtomicBool, total: Duration) {

@@ -46,7 +46,10 @@ fn run(service: &Service) -> Result<(), Box<dyn std::error::Error>> {
                 .worker_threads(threads)
                 .enable_all()
                 .build()?;
-            service.announce(listener.local_addr()?, &format!("tokio multi-thread, {threads} threads"));
+            service.announce(
+                listener.local_addr()?,
+                &format!("tokio multi-thread, {threads} threads"),
+            );
             rt.block_on(accept_loop(listener, service.worker()));
         }
         Flavour::PerCore => {

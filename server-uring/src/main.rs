@@ -69,7 +69,11 @@ fn run(service: &Service) -> Result<(), Box<dyn std::error::Error>> {
             });
         }
         drop(ready_tx);
-        let failures: Vec<String> = ready_rx.iter().take(threads).filter_map(Result::err).collect();
+        let failures: Vec<String> = ready_rx
+            .iter()
+            .take(threads)
+            .filter_map(Result::err)
+            .collect();
         match failures.first() {
             None => {
                 service.announce(addr, &format!("tokio-uring per-core, {threads} threads"));

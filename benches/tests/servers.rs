@@ -1,0 +1,421 @@
+//! One integration suite, run against every server: tokio (multi-thread), tokio per-core,
+//! tokio-uring. Each case starts the server binary as a child process on port 0 and checks
+//! what landed in Kafka, not only status codes.
+//!
+//! With `KAFKA_BROKERS` set (CI sets it to a tansu broker) the same cases run against that
+//! broker; otherwise each case starts an embedded broker.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bench::server::Runtime;
+use support::{body, get, metric, post, Broker, Client};
+
+/// Generates `mod <runtime> { #[test] fn <case>() }` for every runtime and case.
+macro_rules! suite {
+    ($($case:ident),* $(,)?) => {
+        mod tokio { $( #[test] fn $case() { super::$case(super::Runtime::Tokio) } )* }
+        mod tokio_per_core { $( #[test] fn $case() { super::$case(super::Runtime::TokioPerCore) } )* }
+        mod uring { $( #[test] fn $case() { super::$case(super::Runtime::Uring) } )* }
+    };
+}
+
+suite!(
+    keep_alive_posts_land_byte_for_byte,
+    pipelined_chunked_close_and_http10,
+    bad_input_gets_its_status_and_the_server_goes_on,
+    slowloris_gets_408_while_others_are_served,
+    client_vanishing_mid_body_publishes_nothing,
+    sigterm_during_load_loses_no_acknowledged_record,
+    broker_unreachable_gives_503_and_not_ready,
+    accept_errors_do_not_stop_the_server,
+);
+
+fn keep_alive_posts_land_byte_for_byte(rt: Runtime) {
+    const CONNS: u64 = 4;
+    const PER_CONN: u64 = 250;
+    let broker = Broker::new("keepalive");
+    let server = broker.server(rt, &[]);
+    let counted_before = broker.reader().count().expect("count");
+    let mut sent = Vec::new();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..CONNS)
+            .map(|c| {
+                s.spawn(move || {
+                    let mut client = Client::connect(server.addr);
+                    let mut bodies = Vec::new();
+                    for i in 0..PER_CONN {
+                        let b = body(c * 1_000_000 + i, 20 + (i as usize * 7) % 300);
+                        let r = client.request(&post(&b));
+                        assert_eq!(r.status, 202, "{}", r.head);
+                        bodies.push(b);
+                    }
+                    bodies
+                })
+            })
+            .collect();
+        for h in handles {
+            sent.extend(h.join().expect("client thread"));
+        }
+    });
+    assert_eq!(metric(server.addr, "connections_accepted_total"), CONNS + 1);
+    server.stop(Duration::from_secs(20)).expect("clean exit");
+    sent.sort();
+    assert_eq!(
+        broker.values(),
+        sent,
+        "records in Kafka must equal the bodies sent"
+    );
+    let landed = broker.reader().count().expect("count") - counted_before;
+    assert_eq!(landed, CONNS * PER_CONN, "counted by {:?}", broker.method());
+}
+
+fn pipelined_chunked_close_and_http10(rt: Runtime) {
+    let broker = Broker::new("framing");
+    let server = broker.server(rt, &[]);
+    let mut expected = Vec::new();
+
+    // Ten pipelined requests in one write: ten answers, in order.
+    let mut c = Client::connect(server.addr);
+    let mut batch = Vec::new();
+    for i in 0..10 {
+        let b = body(100 + i, 50);
+        batch.extend_from_slice(&post(&b));
+        expected.push(b);
+    }
+    batch.extend_from_slice(&get("/nowhere"));
+    c.send(&batch).expect("send");
+    for _ in 0..10 {
+        assert_eq!(c.response().expect("response").status, 202);
+    }
+    assert_eq!(c.response().expect("response").status, 404);
+
+    // Chunked, with extensions and trailers, split over several writes.
+    let r = {
+        c.send(b"POST /ingest HTTP/1.1\r\nTransfer-Encoding: chunked\r\nX-Key: k\r\n\r\n5;a=b\r\nhello\r\n").expect("send");
+        std::thread::sleep(Duration::from_millis(50));
+        c.send(b"7\r\n chunky\r\n0\r\nTrailer: ignored\r\n\r\n")
+            .expect("send");
+        c.response().expect("response")
+    };
+    assert_eq!(r.status, 202);
+    expected.push(b"hello chunky".to_vec());
+
+    // Connection: close is honoured.
+    let r =
+        c.request(b"POST /ingest HTTP/1.1\r\nConnection: close\r\nContent-Length: 5\r\n\r\nclose");
+    assert_eq!((r.status, r.close), (202, true));
+    assert!(c.closed_within(Duration::from_secs(5)));
+    expected.push(b"close".to_vec());
+
+    // HTTP/1.0 closes by default, stays with keep-alive.
+    let mut c = Client::connect(server.addr);
+    let r = c.request(b"POST /ingest HTTP/1.0\r\nContent-Length: 4\r\n\r\nten1");
+    assert_eq!((r.status, r.close), (202, true));
+    assert!(c.closed_within(Duration::from_secs(5)));
+    let mut c = Client::connect(server.addr);
+    let r = c.request(
+        b"POST /ingest HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: 4\r\n\r\nten2",
+    );
+    assert_eq!(r.status, 202);
+    assert!(
+        r.head
+            .to_ascii_lowercase()
+            .contains("connection: keep-alive"),
+        "{}",
+        r.head
+    );
+    assert_eq!(
+        c.request(b"GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            .status,
+        200
+    );
+    expected.push(b"ten1".to_vec());
+    expected.push(b"ten2".to_vec());
+
+    // Expect: 100-continue.
+    let mut c = Client::connect(server.addr);
+    c.send(b"POST /ingest HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 8\r\n\r\n")
+        .expect("send");
+    assert_eq!(c.response().expect("100").status, 100);
+    c.send(b"continue").expect("send");
+    assert_eq!(c.response().expect("final").status, 202);
+    expected.push(b"continue".to_vec());
+
+    server.stop(Duration::from_secs(20)).expect("clean exit");
+    expected.sort();
+    assert_eq!(broker.values(), expected);
+}
+
+fn bad_input_gets_its_status_and_the_server_goes_on(rt: Runtime) {
+    let broker = Broker::new("badinput");
+    let server = broker.server(rt, &[]);
+    let garbage: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let cases: Vec<(&str, Vec<u8>, u16, bool)> = vec![
+        ("malformed request line", b"POST /ingest HTTP/1.1 extra\r\n\r\n".to_vec(), 400, true),
+        ("bad header", b"POST /ingest HTTP/1.1\r\nBad Header: x\r\nContent-Length: 1\r\n\r\nx".to_vec(), 400, true),
+        ("oversize header", format!("GET /healthz HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(9000)).into_bytes(), 431, true),
+        ("too many headers", format!("GET /healthz HTTP/1.1\r\n{}\r\n", "A: b\r\n".repeat(65)).into_bytes(), 431, true),
+        ("oversize body", b"POST /ingest HTTP/1.1\r\nContent-Length: 2000000\r\n\r\nxxxx".to_vec(), 413, true),
+        ("missing length", b"POST /ingest HTTP/1.1\r\n\r\n".to_vec(), 411, true),
+        ("smuggling CL+TE", b"POST /ingest HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".to_vec(), 400, true),
+        ("conflicting lengths", b"POST /ingest HTTP/1.1\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nxxxxx".to_vec(), 400, true),
+        ("unsupported coding", b"POST /ingest HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n".to_vec(), 501, true),
+        ("unknown path", post(b"nowhere").replace_path("/nowhere"), 404, false),
+        ("wrong method", get("/ingest"), 405, false),
+        ("garbage", garbage, 400, true),
+    ];
+    for (what, input, status, closes) in cases {
+        let mut c = Client::connect(server.addr);
+        c.send(&input).expect("send");
+        let r = c
+            .response()
+            .unwrap_or_else(|e| panic!("{what}: no response: {e}"));
+        assert_eq!(r.status, status, "{what}: {}", r.head);
+        assert!(!r.body.is_empty(), "{what}: an error says why");
+        if status == 405 {
+            assert!(
+                r.head.to_ascii_lowercase().contains("allow: post"),
+                "{}",
+                r.head
+            );
+        }
+        assert_eq!(r.close, closes, "{what}: {}", r.head);
+        if closes {
+            assert!(
+                c.closed_within(Duration::from_secs(5)),
+                "{what}: connection must close"
+            );
+        } else {
+            let r = c.request(&get("/healthz"));
+            assert_eq!(
+                r.status,
+                200,
+                "{what}: connection goes on: {}\n{}",
+                String::from_utf8_lossy(&r.body),
+                server.stderr()
+            );
+        }
+        // Other connections are served.
+        assert_eq!(
+            Client::connect(server.addr)
+                .request(&post(what.as_bytes()))
+                .status,
+            202,
+            "after {what}"
+        );
+    }
+    assert_eq!(metric(server.addr, "http_responses_total{code=\"400\"}"), 5);
+    server.stop(Duration::from_secs(20)).expect("clean exit");
+    let got = broker.values();
+    assert_eq!(got.len(), 12, "only the valid POSTs landed: {got:?}");
+}
+
+/// Replaces the request target of a request built by [`post`].
+trait ReplacePath {
+    fn replace_path(self, path: &str) -> Vec<u8>;
+}
+impl ReplacePath for Vec<u8> {
+    fn replace_path(self, path: &str) -> Vec<u8> {
+        let s = String::from_utf8_lossy(&self).replacen("/ingest", path, 1);
+        s.into_bytes()
+    }
+}
+
+fn slowloris_gets_408_while_others_are_served(rt: Runtime) {
+    let broker = Broker::new("slowloris");
+    let server = broker.server(rt, &["--header-timeout", "1s"]);
+    let started = Instant::now();
+    let served = Arc::new(AtomicBool::new(false));
+    std::thread::scope(|s| {
+        let addr = server.addr;
+        let loris = s.spawn(move || {
+            let mut c = Client::connect(addr);
+            let head = b"POST /ingest HTTP/1.1\r\nHost: slow\r\nContent-Length: 5\r\n";
+            for b in head {
+                if c.send(&[*b]).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+                if started.elapsed() > Duration::from_secs(4) {
+                    break;
+                }
+            }
+            c.response()
+        });
+        let served = served.clone();
+        s.spawn(move || {
+            let mut c = Client::connect(addr);
+            for i in 0..20 {
+                assert_eq!(c.request(&post(format!("fast{i}").as_bytes())).status, 202);
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            served.store(true, Ordering::Relaxed);
+        });
+        let r = loris.join().expect("loris thread").expect("a 408 answer");
+        assert_eq!(r.status, 408, "{}", r.head);
+        assert!(r.close);
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(3),
+            "408 after {took:?} with a 1 s header timeout"
+        );
+    });
+    assert!(served.load(Ordering::Relaxed));
+    assert_eq!(metric(server.addr, "http_responses_total{code=\"408\"}"), 1);
+    server.stop(Duration::from_secs(20)).expect("clean exit");
+    assert_eq!(broker.values().len(), 20);
+}
+
+fn client_vanishing_mid_body_publishes_nothing(rt: Runtime) {
+    let broker = Broker::new("vanish");
+    let server = broker.server(rt, &[]);
+    for cut in [0usize, 1, 40, 99] {
+        let mut c = Client::connect(server.addr);
+        let mut req = b"POST /ingest HTTP/1.1\r\nContent-Length: 100\r\n\r\n".to_vec();
+        req.extend(std::iter::repeat_n(b'p', cut));
+        c.send(&req).expect("send");
+        drop(c);
+    }
+    // Chunked, vanishing before the last chunk.
+    let mut c = Client::connect(server.addr);
+    c.send(b"POST /ingest HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\npart!\r\n")
+        .expect("send");
+    drop(c);
+    assert_eq!(
+        Client::connect(server.addr).request(&post(b"whole")).status,
+        202
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(metric(server.addr, "kafka_records_enqueued_total"), 1);
+    server.stop(Duration::from_secs(20)).expect("clean exit");
+    assert_eq!(broker.values(), vec![b"whole".to_vec()]);
+}
+
+fn sigterm_during_load_loses_no_acknowledged_record(rt: Runtime) {
+    let broker = Broker::new("sigterm");
+    let server = broker.server(rt, &["--ack", "delivered"]);
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let addr = server.addr;
+    let stop_at = Instant::now() + Duration::from_secs(15);
+    std::thread::scope(|s| {
+        for t in 0..4u64 {
+            let acked = acked.clone();
+            s.spawn(move || {
+                let Ok(stream) = std::net::TcpStream::connect(addr) else {
+                    return;
+                };
+                drop(stream);
+                let mut c = Client::connect(addr);
+                for i in 0.. {
+                    if Instant::now() > stop_at {
+                        break;
+                    }
+                    let b = body(t * 10_000_000 + i, 64);
+                    if c.send(&post(&b)).is_err() {
+                        break;
+                    }
+                    match c.response() {
+                        Ok(r) if r.status == 200 => acked.lock().expect("lock").push(b),
+                        Ok(r) => panic!("unexpected {}", r.head),
+                        Err(_) => break,
+                    }
+                    if i % 50 == 49 {
+                        // Also exercise shutdown between connections.
+                        c = match std::net::TcpStream::connect(addr) {
+                            Ok(_) => Client::connect(addr),
+                            Err(_) => break,
+                        };
+                    }
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_millis(700));
+        server.terminate();
+    });
+    let status = server
+        .wait(Duration::from_secs(20))
+        .expect("exit after SIGTERM");
+    assert!(status.success(), "exit status {status}");
+    let acked = acked.lock().expect("lock").clone();
+    assert!(
+        acked.len() > 50,
+        "load ran before the signal ({} acked)",
+        acked.len()
+    );
+    let landed: BTreeSet<Vec<u8>> = broker.values().into_iter().collect();
+    let missing = acked.iter().filter(|b| !landed.contains(*b)).count();
+    assert_eq!(
+        missing,
+        0,
+        "{missing} of {} acknowledged records are not in Kafka",
+        acked.len()
+    );
+}
+
+fn broker_unreachable_gives_503_and_not_ready(rt: Runtime) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let mut cfg = bench::server::ServerConfig::new(rt);
+    cfg.brokers = Some(format!("127.0.0.1:{port}"));
+    cfg.args = ["--ack", "delivered", "--delivery-timeout", "2s"]
+        .map(String::from)
+        .to_vec();
+    let server = bench::server::ServerProcess::start(&cfg).unwrap_or_else(|e| panic!("{e:#}"));
+    let mut c = Client::connect(server.addr);
+    for _ in 0..2 {
+        let started = Instant::now();
+        let r = c.request(&post(b"nowhere to go"));
+        let took = started.elapsed();
+        assert_eq!(r.status, 503, "{}", r.head);
+        assert!(
+            took < Duration::from_secs(5),
+            "503 after {took:?}, delivery timeout 2 s"
+        );
+        assert!(String::from_utf8_lossy(&r.body).contains("delivery failed"));
+    }
+    let r = c.request(&get("/healthz"));
+    assert_eq!(r.status, 503, "{}", r.head);
+    server.stop(Duration::from_secs(20)).expect("clean exit");
+}
+
+fn accept_errors_do_not_stop_the_server(rt: Runtime) {
+    let broker = Broker::new("emfile");
+    let server = broker.server_with(rt, &[], Some(64));
+    let mut held = Vec::new();
+    for _ in 0..120 {
+        match std::net::TcpStream::connect_timeout(&server.addr, Duration::from_secs(2)) {
+            Ok(s) => held.push(s),
+            Err(_) => break,
+        }
+    }
+    // Let the server hit EMFILE on accept for a while.
+    std::thread::sleep(Duration::from_millis(500));
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        let attempt = std::panic::catch_unwind(|| {
+            Client::connect(server.addr).request(&post(b"after")).status
+        });
+        match attempt {
+            Ok(s) => break s,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            Err(e) => std::panic::resume_unwind(e),
+        }
+    };
+    assert_eq!(status, 202);
+    assert!(
+        metric(server.addr, "accept_errors_total") > 0,
+        "the fd limit was never hit"
+    );
+    server.stop(Duration::from_secs(20)).expect("clean exit");
+    assert_eq!(broker.values(), vec![b"after".to_vec()]);
+}
