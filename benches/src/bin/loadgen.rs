@@ -1,0 +1,209 @@
+//! `loadgen`: the load generator's CLI, for runs outside `cargo bench` (e.g. against a server
+//! on another VM). The same engine the criterion suite uses.
+//!
+//! Exit codes: 0 ok; 1 stall, time limit or I/O error; 2 bad flags.
+
+use std::io::Write;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use bench::loadgen::{self, LoadError, Mode, RunConfig, Workload};
+use clap::{Parser, ValueEnum};
+use common::config::{parse_duration, parse_size};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ModeArg {
+    /// Keep-alive, next request when the last was answered.
+    Closed,
+    /// Keep-alive, --depth requests per write.
+    Pipelined,
+    /// Connect, write, read, close for every request.
+    ConnPerRequest,
+    /// Keep-alive at --rate requests/s, latency from the intended send time.
+    Open,
+}
+
+/// HTTP/1.1 load generator: closed, pipelined, connection-per-request or open-loop load with
+/// HdrHistogram latency, error accounting, a per-second timeline and a stall watchdog.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Target: http://host:port/path or host:port (path then from --path).
+    target: String,
+    #[arg(short, long, value_enum, default_value_t = ModeArg::Closed)]
+    mode: ModeArg,
+    /// Connections in total.
+    #[arg(short, long, default_value_t = 64)]
+    connections: usize,
+    /// Threads (one current-thread runtime each); default: available cores.
+    #[arg(short, long)]
+    threads: Option<usize>,
+    /// Measured requests to send (after warm-up).
+    #[arg(short = 'n', long)]
+    requests: Option<u64>,
+    /// Measured duration (after warm-up), e.g. 10s; default 10s unless --requests is given.
+    #[arg(short, long, value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// Load before measuring starts, not recorded.
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    warmup: Duration,
+    /// Requests per second in total (--mode open).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Requests per write (--mode pipelined).
+    #[arg(long, default_value_t = 16)]
+    depth: usize,
+    #[arg(long, default_value = "POST")]
+    method: String,
+    #[arg(long, default_value = "/ingest")]
+    path: String,
+    /// Body size, e.g. 100, 16KiB (seeded random bytes).
+    #[arg(long, default_value = "100", value_parser = parse_size)]
+    body_size: usize,
+    /// Body from a file instead of random bytes.
+    #[arg(long)]
+    body_file: Option<std::path::PathBuf>,
+    /// Seed for the random body.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Extra header, "Name: value" (repeatable).
+    #[arg(short = 'H', long = "header")]
+    headers: Vec<String>,
+    /// No answer for this long with requests outstanding ends the run as a stall.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    stall_timeout: Duration,
+    /// One request's answer must arrive within this.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Hard bound on the whole run.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    time_limit: Duration,
+    /// Server PID: its fd count and socket states go into a stall report.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Connection-per-request on loopback: source addresses 127.0.0.1..=N.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u8).range(1..))]
+    source_addrs: u8,
+    /// Print the report as JSON (schema runtime-bench/loadgen/v1) instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Also write the per-second timeline as CSV to this file.
+    #[arg(long)]
+    csv: Option<std::path::PathBuf>,
+    /// No progress line even on a terminal.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let cfg = match config(&args) {
+        Ok(c) => c,
+        Err(msg) => {
+            eprintln!("loadgen: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    let (report, code) = match loadgen::run(&cfg) {
+        Ok(r) => (r, ExitCode::SUCCESS),
+        Err(LoadError::Config(msg)) => {
+            eprintln!("loadgen: {msg}");
+            return ExitCode::from(2);
+        }
+        Err(LoadError::Stalled(r)) => {
+            eprintln!("loadgen: {}", r.stall_summary());
+            (*r, ExitCode::FAILURE)
+        }
+        Err(LoadError::TimeLimit { limit, report }) => {
+            eprintln!("loadgen: run exceeded --time-limit {limit:?}");
+            (*report, ExitCode::FAILURE)
+        }
+        Err(e) => {
+            eprintln!("loadgen: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    let printed = if args.json {
+        report.write_json(&mut out)
+    } else {
+        report.write_text(&mut out)
+    };
+    let _ = out.flush();
+    if let Err(e) = printed {
+        eprintln!("loadgen: writing the report: {e}");
+        return ExitCode::FAILURE;
+    }
+    if let Some(path) = &args.csv {
+        let written = std::fs::File::create(path).and_then(|mut f| report.write_csv(&mut f));
+        if let Err(e) = written {
+            eprintln!("loadgen: --csv {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    code
+}
+
+fn config(a: &Args) -> Result<RunConfig, String> {
+    let (hostport, path) = match a.target.strip_prefix("http://") {
+        Some(rest) => match rest.find('/') {
+            Some(i) => (&rest[..i], rest[i..].to_string()),
+            None => (rest, a.path.clone()),
+        },
+        None if a.target.contains("://") => {
+            return Err(format!("target {}: only http:// is supported", a.target))
+        }
+        None => (a.target.as_str(), a.path.clone()),
+    };
+    let addr: SocketAddr = hostport
+        .to_socket_addrs()
+        .map_err(|e| format!("target {}: {e}", a.target))?
+        .next()
+        .ok_or_else(|| format!("target {}: no address", a.target))?;
+    let body = match &a.body_file {
+        Some(p) => std::fs::read(p).map_err(|e| format!("--body-file {}: {e}", p.display()))?,
+        None => loadgen::seeded_bytes(a.body_size, a.seed),
+    };
+    let mut workload = Workload::with_body(&path, body);
+    workload.method = a.method.to_ascii_uppercase();
+    workload.host = hostport.to_string();
+    for h in &a.headers {
+        let (k, v) = h
+            .split_once(':')
+            .ok_or_else(|| format!("--header {h:?}: expected \"Name: value\""))?;
+        workload
+            .headers
+            .push((k.trim().to_string(), v.trim().to_string()));
+    }
+    let mode = match (a.mode, a.rate) {
+        (ModeArg::Open, Some(rate)) => Mode::Open { rate },
+        (ModeArg::Open, None) => return Err("--mode open needs --rate".into()),
+        (_, Some(_)) => return Err("--rate applies to --mode open only".into()),
+        (ModeArg::Closed, _) => Mode::Closed,
+        (ModeArg::Pipelined, _) => Mode::Pipelined { depth: a.depth },
+        (ModeArg::ConnPerRequest, _) => Mode::ConnPerRequest,
+    };
+    let mut cfg = RunConfig::new(addr, workload);
+    cfg.mode = mode;
+    cfg.connections = a.connections;
+    if let Some(t) = a.threads {
+        cfg.threads = t;
+    }
+    cfg.threads = cfg.threads.min(cfg.connections.max(1));
+    cfg.requests = a.requests;
+    cfg.duration = match (a.duration, a.requests) {
+        (Some(d), _) => Some(d),
+        (None, Some(_)) => None,
+        (None, None) => Some(Duration::from_secs(10)),
+    };
+    cfg.warmup = a.warmup;
+    cfg.stall_timeout = a.stall_timeout;
+    cfg.request_timeout = a.timeout;
+    cfg.time_limit = a.time_limit;
+    cfg.server_pid = a.server_pid;
+    cfg.source_addrs = a.source_addrs;
+    cfg.progress = !a.no_progress && !a.json;
+    cfg.validate().map_err(|e| e.to_string())?;
+    Ok(cfg)
+}

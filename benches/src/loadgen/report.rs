@@ -1,0 +1,252 @@
+//! A run's results: one struct, three printers (text, JSON, CSV timeline).
+//!
+//! JSON schema `runtime-bench/loadgen/v1` (fields below; times in seconds, latencies in µs):
+//! `schema`, `config` (the run's settings), `elapsed_s` (first measured send to last
+//! measured answer), `completed` (measured answers), `ok` (2xx), `rate` (answers/s),
+//! `statuses` (code -> count), `errors` (kind -> count), `latency_us` (count, mean, p50, p90,
+//! p99, p999, max), `connects`, `source_addrs`, `timeline` ([{second, answered, errors}]),
+//! `stall` (null, or {at_s, outstanding, waited_s, server}).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::Duration;
+
+use super::stats::{ErrorKind, Stats};
+use super::watchdog::ServerFacts;
+use super::{Mode, RunConfig};
+
+pub const SCHEMA: &str = "runtime-bench/loadgen/v1";
+
+/// Progress stopped.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Stall {
+    /// Seconds after the start when the last answer arrived.
+    pub at_s: f64,
+    /// Requests sent and not answered.
+    pub outstanding: u64,
+    /// How long the watchdog waited before calling it a stall.
+    pub waited_s: f64,
+    pub server: Option<ServerFacts>,
+}
+
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
+pub struct Latency {
+    pub count: u64,
+    pub mean: f64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+}
+
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub struct Second {
+    pub second: u64,
+    pub answered: u64,
+    pub errors: u64,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ReportConfig {
+    pub target: String,
+    pub mode: String,
+    pub connections: usize,
+    pub threads: usize,
+    pub requests: Option<u64>,
+    pub duration_s: Option<f64>,
+    pub warmup_s: f64,
+    pub method: String,
+    pub path: String,
+    pub body_size: usize,
+    pub rate: Option<f64>,
+    pub depth: usize,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Report {
+    pub schema: String,
+    pub config: ReportConfig,
+    pub elapsed_s: f64,
+    pub completed: u64,
+    pub ok: u64,
+    pub rate: f64,
+    pub statuses: BTreeMap<u16, u64>,
+    pub errors: BTreeMap<String, u64>,
+    pub latency_us: Latency,
+    pub connects: u64,
+    /// Source addresses connection-per-request rotated over (1 = no spreading).
+    pub source_addrs: u8,
+    pub timeline: Vec<Second>,
+    pub stall: Option<Stall>,
+}
+
+fn kind_name(k: ErrorKind) -> String {
+    serde_json::to_value(k)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| format!("{k:?}"))
+}
+
+impl Report {
+    pub fn build(cfg: &RunConfig, s: &Stats, elapsed: Duration, stall: Option<Stall>) -> Self {
+        let h = &s.latency;
+        let q = |x: f64| {
+            if h.is_empty() {
+                0
+            } else {
+                h.value_at_quantile(x)
+            }
+        };
+        let completed = s.responses();
+        let spread = cfg.mode == Mode::ConnPerRequest
+            && matches!(cfg.addr.ip(), std::net::IpAddr::V4(ip) if ip.is_loopback());
+        Self {
+            schema: SCHEMA.into(),
+            config: ReportConfig {
+                target: cfg.addr.to_string(),
+                mode: cfg.mode.label(),
+                connections: cfg.connections,
+                threads: cfg.threads,
+                requests: cfg.requests,
+                duration_s: cfg.duration.map(|d| d.as_secs_f64()),
+                warmup_s: cfg.warmup.as_secs_f64(),
+                method: cfg.workload.method.clone(),
+                path: cfg.workload.path.clone(),
+                body_size: cfg.workload.body.len(),
+                rate: match cfg.mode {
+                    Mode::Open { rate } => Some(rate),
+                    _ => None,
+                },
+                depth: cfg.mode.depth(),
+            },
+            elapsed_s: elapsed.as_secs_f64(),
+            completed,
+            ok: s.ok(),
+            rate: if elapsed.is_zero() {
+                0.0
+            } else {
+                completed as f64 / elapsed.as_secs_f64()
+            },
+            statuses: s.statuses.clone(),
+            errors: s.errors.iter().map(|(k, v)| (kind_name(*k), *v)).collect(),
+            latency_us: Latency {
+                count: h.len(),
+                mean: if h.is_empty() { 0.0 } else { h.mean() },
+                p50: q(0.5),
+                p90: q(0.9),
+                p99: q(0.99),
+                p999: q(0.999),
+                max: if h.is_empty() { 0 } else { h.max() },
+            },
+            connects: s.connects,
+            source_addrs: if spread { cfg.source_addrs.max(1) } else { 1 },
+            timeline: s
+                .timeline
+                .iter()
+                .enumerate()
+                .map(|(i, (a, e))| Second {
+                    second: i as u64,
+                    answered: *a,
+                    errors: *e,
+                })
+                .collect(),
+            stall,
+        }
+    }
+
+    pub fn errors_total(&self) -> u64 {
+        self.errors.values().sum()
+    }
+
+    /// Answers that were not 2xx.
+    pub fn non_2xx(&self) -> u64 {
+        self.completed - self.ok
+    }
+
+    pub fn stall_summary(&self) -> String {
+        match &self.stall {
+            None => "no stall".into(),
+            Some(st) => {
+                let mut s = format!(
+                    "STALL: no answer for {:.1} s with {} requests outstanding (last progress at {:.1} s; {} answered before)",
+                    st.waited_s, st.outstanding, st.at_s, self.completed
+                );
+                if let Some(f) = &st.server {
+                    s.push_str(&format!(
+                        "; server pid {}: {} open fds (limit {}), sockets on its port: {:?}",
+                        f.pid,
+                        f.open_fds.map_or("?".into(), |n| n.to_string()),
+                        f.fd_limit.map_or("?".into(), |n| n.to_string()),
+                        f.socket_states
+                    ));
+                }
+                s
+            }
+        }
+    }
+
+    /// Human-readable summary, in the spirit of wrk's.
+    pub fn write_text(&self, w: &mut impl Write) -> std::io::Result<()> {
+        let c = &self.config;
+        writeln!(
+            w,
+            "target {}  mode {}  {} connections on {} threads  body {} B",
+            c.target, c.mode, c.connections, c.threads, c.body_size
+        )?;
+        if self.source_addrs > 1 {
+            writeln!(
+                w,
+                "source addresses: {} (127.0.0.1..=127.0.0.{})",
+                self.source_addrs, self.source_addrs
+            )?;
+        }
+        writeln!(
+            w,
+            "{} answers in {:.3} s = {:.0} req/s ({} 2xx)",
+            self.completed, self.elapsed_s, self.rate, self.ok
+        )?;
+        let l = &self.latency_us;
+        writeln!(
+            w,
+            "latency µs: p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  mean {:.0}",
+            l.p50, l.p90, l.p99, l.p999, l.max, l.mean
+        )?;
+        writeln!(w, "statuses: {}", fmt_map(&self.statuses))?;
+        writeln!(
+            w,
+            "errors: {}",
+            if self.errors.is_empty() {
+                "none".into()
+            } else {
+                fmt_map(&self.errors)
+            }
+        )?;
+        writeln!(w, "connections opened: {}", self.connects)?;
+        if self.stall.is_some() {
+            writeln!(w, "{}", self.stall_summary())?;
+        }
+        Ok(())
+    }
+
+    pub fn write_json(&self, w: &mut impl Write) -> std::io::Result<()> {
+        serde_json::to_writer_pretty(&mut *w, self).map_err(std::io::Error::other)?;
+        writeln!(w)
+    }
+
+    /// The per-second timeline: `second,answered,errors`.
+    pub fn write_csv(&self, w: &mut impl Write) -> std::io::Result<()> {
+        writeln!(w, "second,answered,errors")?;
+        for s in &self.timeline {
+            writeln!(w, "{},{},{}", s.second, s.answered, s.errors)?;
+        }
+        Ok(())
+    }
+}
+
+fn fmt_map<K: std::fmt::Display, V: std::fmt::Display>(m: &BTreeMap<K, V>) -> String {
+    m.iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,221 @@
+//! The load generator against a tiny in-test server: every mode, the watchdog, error counts,
+//! open-loop pacing, pipelined answer matching.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bench::loadgen::{self, LoadError, Mode, RunConfig, Workload};
+use bytes::BytesMut;
+use common::http::parse::Parsed;
+use common::http::{Limits, Parser};
+
+/// A blocking server: a thread per connection, answers each request with 202 (or 503 every
+/// `fail_every`-th) until it has answered `answer_limit` in total, then goes silent.
+struct TinyServer {
+    addr: SocketAddr,
+    answered: Arc<AtomicU64>,
+}
+
+impl TinyServer {
+    fn start(answer_limit: u64, fail_every: u64) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let answered = Arc::new(AtomicU64::new(0));
+        let counter = answered.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                let counter = counter.clone();
+                std::thread::spawn(move || serve(conn, &counter, answer_limit, fail_every));
+            }
+        });
+        Self { addr, answered }
+    }
+}
+
+fn serve(mut s: TcpStream, answered: &AtomicU64, limit: u64, fail_every: u64) {
+    let mut parser = Parser::new(Limits::default());
+    let mut buf = BytesMut::new();
+    let mut chunk = [0u8; 16384];
+    loop {
+        let mut out = Vec::new();
+        let mut close = false;
+        while let Ok(Some(Parsed::Request(r))) = parser.parse(&mut buf) {
+            let n = answered.fetch_add(1, Ordering::Relaxed) + 1;
+            if n > limit {
+                // Silent from now on: hold the connection, answer nothing.
+                std::thread::sleep(Duration::from_secs(30));
+                return;
+            }
+            if fail_every > 0 && n % fail_every == 0 {
+                out.extend_from_slice(
+                    b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 5\r\n\r\nbusy\n",
+                );
+            } else {
+                out.extend_from_slice(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n");
+            }
+            close |= !r.keep_alive;
+        }
+        if !out.is_empty() && s.write_all(&out).is_err() {
+            return;
+        }
+        if close {
+            return;
+        }
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+fn config(addr: SocketAddr, mode: Mode) -> RunConfig {
+    let mut c = RunConfig::new(addr, Workload::post("/ingest", 100, 1));
+    c.mode = mode;
+    c.connections = 8;
+    c.threads = 2;
+    c.duration = None;
+    c.requests = Some(2000);
+    c.time_limit = Duration::from_secs(60);
+    c
+}
+
+#[test]
+fn every_mode_sends_exactly_the_requests_asked() {
+    let server = TinyServer::start(u64::MAX, 0);
+    for mode in [
+        Mode::Closed,
+        Mode::Pipelined { depth: 16 },
+        Mode::ConnPerRequest,
+        Mode::Open { rate: 4000.0 },
+    ] {
+        let before = server.answered.load(Ordering::Relaxed);
+        let r =
+            loadgen::run(&config(server.addr, mode)).unwrap_or_else(|e| panic!("{mode:?}: {e}"));
+        let served = server.answered.load(Ordering::Relaxed) - before;
+        assert_eq!(r.completed, 2000, "{mode:?}");
+        assert_eq!(r.ok, 2000, "{mode:?}");
+        assert_eq!(
+            served, 2000,
+            "{mode:?}: the server saw exactly the requests sent"
+        );
+        assert_eq!(r.errors_total(), 0, "{mode:?}: {:?}", r.errors);
+        assert_eq!(r.latency_us.count, 2000);
+        assert!(r.latency_us.p50 > 0 && r.latency_us.p50 <= r.latency_us.p99);
+        assert!(r.rate > 0.0);
+        if mode == Mode::ConnPerRequest {
+            assert_eq!(r.connects, 2000);
+            assert_eq!(r.source_addrs, 64);
+        } else {
+            assert_eq!(r.connects, 8);
+        }
+        assert_eq!(r.timeline.iter().map(|s| s.answered).sum::<u64>(), 2000);
+    }
+}
+
+#[test]
+fn statuses_are_counted_apart() {
+    let server = TinyServer::start(u64::MAX, 10);
+    let r = loadgen::run(&config(server.addr, Mode::Pipelined { depth: 4 })).expect("run");
+    assert_eq!(r.completed, 2000);
+    assert_eq!(r.statuses.get(&503), Some(&200));
+    assert_eq!(r.ok, 1800);
+    assert_eq!(r.non_2xx(), 200);
+}
+
+#[test]
+fn duration_bound_stops_by_itself() {
+    let server = TinyServer::start(u64::MAX, 0);
+    let mut c = config(server.addr, Mode::Closed);
+    c.requests = None;
+    c.duration = Some(Duration::from_millis(800));
+    c.warmup = Duration::from_millis(200);
+    let started = Instant::now();
+    let r = loadgen::run(&c).expect("run");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert!(
+        r.elapsed_s > 0.6 && r.elapsed_s < 1.5,
+        "measured {} s",
+        r.elapsed_s
+    );
+    assert!(r.completed > 0);
+}
+
+#[test]
+fn open_loop_paces_to_the_rate() {
+    let server = TinyServer::start(u64::MAX, 0);
+    let mut c = config(server.addr, Mode::Open { rate: 2000.0 });
+    c.requests = None;
+    c.duration = Some(Duration::from_secs(2));
+    let r = loadgen::run(&c).expect("run");
+    // 2000/s for 2 s: 4000 intended sends; the mean interval is the schedule's.
+    let sent = r.completed as f64;
+    assert!(
+        (sent - 4000.0).abs() <= 40.0,
+        "{sent} answers for 4000 intended"
+    );
+    assert!(
+        (r.rate - 2000.0).abs() / 2000.0 < 0.03,
+        "achieved {} req/s",
+        r.rate
+    );
+}
+
+#[test]
+fn a_silent_server_is_a_stall_not_a_hang() {
+    let server = TinyServer::start(500, 0);
+    let mut c = config(server.addr, Mode::Closed);
+    c.requests = Some(100_000);
+    c.stall_timeout = Duration::from_millis(800);
+    c.server_pid = Some(std::process::id());
+    let started = Instant::now();
+    let err = loadgen::run(&c).expect_err("must stall");
+    let took = started.elapsed();
+    assert!(
+        took < c.stall_timeout + Duration::from_secs(1),
+        "ended after {took:?}"
+    );
+    let LoadError::Stalled(report) = err else {
+        panic!("expected a stall, got {err}")
+    };
+    let stall = report.stall.as_ref().expect("stall facts");
+    assert!(stall.outstanding > 0);
+    assert!(
+        report.completed >= 490 && report.completed <= 500,
+        "{}",
+        report.completed
+    );
+    let facts = stall.server.as_ref().expect("server facts");
+    assert!(facts.open_fds.is_some());
+    assert!(
+        facts.socket_states.get("ESTABLISHED").copied().unwrap_or(0) >= 8,
+        "{:?}",
+        facts.socket_states
+    );
+    assert!(report.stall_summary().contains("STALL"));
+}
+
+#[test]
+fn nothing_listening_is_counted_as_refused() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    for mode in [Mode::ConnPerRequest, Mode::Closed] {
+        let mut c = config(addr, mode);
+        c.requests = Some(50);
+        let r = loadgen::run(&c).unwrap_or_else(|e| panic!("{mode:?}: {e}"));
+        assert_eq!(r.completed, 0);
+        assert_eq!(
+            r.errors.get("refused"),
+            Some(&50),
+            "{mode:?}: {:?}",
+            r.errors
+        );
+    }
+}
