@@ -1,8 +1,13 @@
-//! The instruments: the load generator, server process control, and (in `benches/`) the
-//! criterion suite that compares server-tokio and server-uring.
+//! The instruments: the load generator, server process control, the comparison suite behind
+//! `cargo bench`, and its report.
 //!
-//! - [`loadgen`]: the load generator engine (library; the `loadgen` binary is its CLI).
-//! - [`server`]: build, start, and stop server processes; never leave one behind.
+//! - [`loadgen`]: the load generator engine (the `loadgen` binary is its CLI).
+//! - [`server`]: build, start and stop server processes; never leave one behind.
+//! - [`suite`]: profiles, workloads, and the per-workload runner with its delivery check
+//!   (`benches/compare.rs` is the criterion entry point).
+//! - [`report`]: env.json, summary.json/md and report.html (the `report` binary rebuilds them).
 
 pub mod loadgen;
+pub mod report;
 pub mod server;
+pub mod suite;

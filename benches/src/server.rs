@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 
 /// Which server, and for tokio which runtime layout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Runtime {
     /// server-tokio, work-stealing multi-thread runtime (default flavour).
@@ -187,6 +188,18 @@ impl ServerProcess {
         };
         // A KAFKA_BROKERS in the caller's environment must not leak into a server that was
         // meant to use its embedded broker.
+        // If this process dies (even by SIGKILL), the server gets SIGTERM: no orphans holding
+        // ports. (PDEATHSIG follows the spawning thread; every caller keeps it alive while
+        // the server is in use.)
+        // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
         cmd.env_remove("KAFKA_BROKERS")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

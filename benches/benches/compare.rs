@@ -1,0 +1,135 @@
+//! `cargo bench`: tokio vs tokio-uring, workload by workload. See `bench::suite`.
+//!
+//! Environment: `BENCH_PROFILE=quick|default|full`, `KAFKA_BROKERS=host:port` (a real
+//! cluster; default: an embedded broker), `BENCH_RESULTS=dir` (default `results/latest`).
+//! A positional argument filters workloads by substring: `cargo bench -- keepalive`.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use bench::report::{self, Environment, RunSetup};
+use bench::server::{server_binaries, Profile as BuildProfile};
+use bench::suite::{self, Broker, Paths, Profile};
+use clap::Parser as _;
+use criterion::Criterion;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("cargo bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<bool> {
+    let profile = Profile::from_env()?;
+    let paths = Paths::discover();
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let specs: Vec<_> = suite::workloads(profile)
+        .into_iter()
+        .filter(|s| filter.as_ref().is_none_or(|f| s.name.contains(f.as_str())))
+        .collect();
+    if specs.is_empty() {
+        anyhow::bail!("no workload matches {filter:?}");
+    }
+    // Build (or find) the release servers before anything is timed.
+    let (tokio_bin, uring_bin) = server_binaries(BuildProfile::Release)?;
+    let broker = Broker::from_env()?;
+    eprintln!(
+        "runtime-bench: profile {}, {} workloads, Kafka {} ({}), servers {} and {}",
+        profile.label(),
+        specs.len(),
+        broker.addr,
+        if broker.is_embedded() {
+            "embedded"
+        } else {
+            "KAFKA_BROKERS"
+        },
+        tokio_bin.display(),
+        uring_bin.display()
+    );
+
+    // A fresh results folder: a run never mixes with an older one's files.
+    if paths.results.exists() {
+        std::fs::remove_dir_all(&paths.results)
+            .with_context(|| format!("clearing {}", paths.results.display()))?;
+    }
+    let defaults =
+        common::config::ServerArgs::try_parse_from(["server"]).context("server defaults")?;
+    let producer = common::kafka::producer_config(&defaults.producer_settings(&broker.addr));
+    let kafka = if broker.is_embedded() {
+        "embedded (librdkafka mock cluster)".to_string()
+    } else {
+        broker.addr.clone()
+    };
+    let setup = RunSetup {
+        profile: profile.label().into(),
+        kafka: kafka.clone(),
+        producer_config: common::kafka::effective_config(&producer),
+        server_args: vec![
+            "--listen 127.0.0.1:0".into(),
+            format!("--brokers {}", broker.addr),
+            "--topic <one per workload and runtime>".into(),
+        ],
+        workloads: specs.clone(),
+    };
+    suite::write_json(&paths.results.join("config.json"), &setup)?;
+    let mut env = Environment::collect(&paths.root);
+    env.profile = profile.label().into();
+    env.kafka = kafka;
+    if env.io_uring != "available" {
+        eprintln!(
+            "runtime-bench: io_uring {}; tokio-uring runs will be skipped and reported as such",
+            env.io_uring
+        );
+    }
+    suite::write_json(&paths.results.join("env.json"), &env)?;
+
+    let mut c = Criterion::default().configure_from_args();
+    let mut problems = Vec::new();
+    for spec in &specs {
+        problems.extend(suite::run_workload(&mut c, spec, profile, &broker, &paths));
+    }
+    c.final_summary();
+
+    let summary = report::build(&paths)?;
+    report::write(
+        &summary,
+        &paths.results,
+        &paths.criterion.join("report").join("index.html"),
+    )?;
+    println!("\nruntime-bench: tokio-uring / tokio throughput (criterion estimate [conservative bounds]):");
+    for w in &summary.workloads {
+        match &w.ratio_uring_tokio {
+            Some(r) => println!(
+                "  {:<26} {:.3} [{:.3}, {:.3}]",
+                w.spec.name, r.estimate, r.lower, r.upper
+            ),
+            None => println!("  {:<26} —", w.spec.name),
+        }
+    }
+    println!(
+        "runtime-bench: report in {}/ (report.html, summary.md, summary.json, env.json)",
+        paths.results.display()
+    );
+    println!(
+        "runtime-bench: criterion's reports in {}",
+        paths.criterion.join("report").join("index.html").display()
+    );
+    problems.extend(summary.problems.iter().cloned());
+    problems.sort();
+    problems.dedup();
+    if problems.is_empty() {
+        println!("runtime-bench: every workload verified (records in Kafka == 2xx answers, no errors, no stalls)");
+        Ok(true)
+    } else {
+        eprintln!("runtime-bench: VERIFICATION FAILED:");
+        for p in &problems {
+            eprintln!("  - {p}");
+        }
+        Ok(false)
+    }
+}

@@ -1,0 +1,60 @@
+//! `report`: regenerates the comparison report from criterion's saved estimates and the raw
+//! results of the last `cargo bench` (no load is run).
+//!
+//! `cargo run -p runtime-bench --bin report [-- --results DIR]`
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use bench::report;
+use bench::suite::Paths;
+use clap::Parser;
+
+/// Rebuild results/latest/{summary.json,summary.md,report.html} from saved data.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Results folder of a run (holds config.json, env.json, raw/).
+    #[arg(long)]
+    results: Option<PathBuf>,
+    /// Criterion's output folder (default: target/criterion of this workspace).
+    #[arg(long)]
+    criterion: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let mut paths = Paths::discover();
+    if let Some(r) = args.results {
+        paths.results = r;
+    }
+    if let Some(c) = args.criterion {
+        paths.criterion = c;
+    }
+    let summary = match report::build(&paths) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("report: {e:#} (run `cargo bench` first, or pass --results)");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = report::write(
+        &summary,
+        &paths.results,
+        &paths.criterion.join("report").join("index.html"),
+    ) {
+        eprintln!("report: {e:#}");
+        return ExitCode::FAILURE;
+    }
+    println!(
+        "report: wrote {}/summary.md, summary.json, report.html",
+        paths.results.display()
+    );
+    for p in &summary.problems {
+        eprintln!("report: problem: {p}");
+    }
+    if summary.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,303 @@
+//! report.html: one self-contained page (inline CSS and SVG, no scripts, no network).
+
+use std::fmt::Write;
+
+use super::markdown::runtime_labels;
+use super::{human_rate, Summary};
+
+const COLORS: [&str; 3] = ["#1f77b4", "#d62728", "#2ca02c"];
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Horizontal bars with interval whiskers: one row per workload, one bar per runtime.
+fn throughput_chart(s: &Summary, labels: &[String]) -> String {
+    let max = s
+        .workloads
+        .iter()
+        .flat_map(|w| w.runtimes.iter().filter_map(|r| r.thrpt.map(|t| t.upper)))
+        .fold(1.0f64, f64::max);
+    let (left, width, bar, gap) = (230.0, 560.0, 14.0, 12.0);
+    let row = bar * labels.len() as f64 + gap;
+    let height = row * s.workloads.len() as f64 + 40.0;
+    let mut o = format!(
+        r#"<svg viewBox="0 0 {} {height}" width="100%" role="img" aria-label="throughput">"#,
+        left + width + 90.0
+    );
+    for (i, w) in s.workloads.iter().enumerate() {
+        let y0 = 10.0 + i as f64 * row;
+        let _ = write!(
+            o,
+            r#"<text x="{}" y="{}" text-anchor="end" class="l">{}</text>"#,
+            left - 8.0,
+            y0 + bar * labels.len() as f64 / 2.0 + 4.0,
+            esc(&w.spec.name)
+        );
+        for (j, l) in labels.iter().enumerate() {
+            let Some(t) = w
+                .runtimes
+                .iter()
+                .find(|r| &r.label == l)
+                .and_then(|r| r.thrpt)
+            else {
+                continue;
+            };
+            let y = y0 + j as f64 * bar;
+            let x = |v: f64| left + v / max * width;
+            let _ = write!(
+                o,
+                r#"<rect x="{left}" y="{y}" width="{:.1}" height="{:.1}" fill="{}"><title>{l}: {:.0} req/s [{:.0}, {:.0}]</title></rect>"#,
+                x(t.estimate) - left,
+                bar - 2.0,
+                COLORS[j % COLORS.len()],
+                t.estimate,
+                t.lower,
+                t.upper
+            );
+            let ym = y + (bar - 2.0) / 2.0;
+            let _ = write!(
+                o,
+                r#"<line x1="{:.1}" x2="{:.1}" y1="{ym}" y2="{ym}" class="w"/><line x1="{:.1}" x2="{:.1}" y1="{}" y2="{}" class="w"/><line x1="{:.1}" x2="{:.1}" y1="{}" y2="{}" class="w"/>"#,
+                x(t.lower),
+                x(t.upper),
+                x(t.lower),
+                x(t.lower),
+                y,
+                y + bar - 2.0,
+                x(t.upper),
+                x(t.upper),
+                y,
+                y + bar - 2.0
+            );
+            let _ = write!(
+                o,
+                r#"<text x="{:.1}" y="{}" class="v">{}</text>"#,
+                x(t.upper) + 4.0,
+                ym + 4.0,
+                human_rate(t.estimate)
+            );
+        }
+    }
+    o.push_str("</svg>");
+    o
+}
+
+/// Latency percentiles on a log axis: per workload and runtime, marks at p50, p99, p99.9.
+fn latency_chart(s: &Summary, labels: &[String]) -> String {
+    let vals: Vec<u64> = s
+        .workloads
+        .iter()
+        .flat_map(|w| {
+            w.runtimes
+                .iter()
+                .filter_map(|r| r.latency.map(|l| l.p999.max(1)))
+        })
+        .collect();
+    let max = vals.iter().copied().max().unwrap_or(1000).max(10) as f64;
+    let min = s
+        .workloads
+        .iter()
+        .flat_map(|w| {
+            w.runtimes
+                .iter()
+                .filter_map(|r| r.latency.map(|l| l.p50.max(1)))
+        })
+        .min()
+        .unwrap_or(1) as f64;
+    let (lo, hi) = ((min / 2.0).max(1.0).log10().floor(), max.log10().ceil());
+    let (left, width, bar, gap) = (230.0, 560.0, 14.0, 12.0);
+    let x = |v: f64| left + (v.max(1.0).log10() - lo) / (hi - lo).max(1e-9) * width;
+    let row = bar * labels.len() as f64 + gap;
+    let height = row * s.workloads.len() as f64 + 50.0;
+    let mut o = format!(
+        r#"<svg viewBox="0 0 {} {height}" width="100%" role="img" aria-label="latency">"#,
+        left + width + 60.0
+    );
+    let axis_y = height - 20.0;
+    let mut p = lo;
+    while p <= hi {
+        let v = 10f64.powf(p);
+        let _ = write!(
+            o,
+            r#"<line x1="{0:.1}" x2="{0:.1}" y1="5" y2="{axis_y}" class="g"/><text x="{0:.1}" y="{1}" text-anchor="middle" class="v">{2}</text>"#,
+            x(v),
+            axis_y + 14.0,
+            if v >= 1000.0 {
+                format!("{} ms", v / 1000.0)
+            } else {
+                format!("{v} µs")
+            }
+        );
+        p += 1.0;
+    }
+    for (i, w) in s.workloads.iter().enumerate() {
+        let y0 = 10.0 + i as f64 * row;
+        let _ = write!(
+            o,
+            r#"<text x="{}" y="{}" text-anchor="end" class="l">{}</text>"#,
+            left - 8.0,
+            y0 + bar * labels.len() as f64 / 2.0 + 4.0,
+            esc(&w.spec.name)
+        );
+        for (j, l) in labels.iter().enumerate() {
+            let Some(lat) = w
+                .runtimes
+                .iter()
+                .find(|r| &r.label == l)
+                .and_then(|r| r.latency)
+            else {
+                continue;
+            };
+            let y = y0 + j as f64 * bar;
+            let c = COLORS[j % COLORS.len()];
+            let (a, b, d) = (x(lat.p50 as f64), x(lat.p99 as f64), x(lat.p999 as f64));
+            let _ = write!(
+                o,
+                r#"<rect x="{a:.1}" y="{}" width="{:.1}" height="{}" fill="{c}" opacity="0.35"/><rect x="{:.1}" y="{}" width="3" height="{}" fill="{c}"><title>{l} p50 {} µs</title></rect><rect x="{:.1}" y="{}" width="3" height="{}" fill="{c}"><title>{l} p99 {} µs</title></rect><circle cx="{d:.1}" cy="{}" r="3" fill="{c}"><title>{l} p99.9 {} µs</title></circle>"#,
+                y,
+                (d - a).max(1.0),
+                bar - 2.0,
+                a - 1.5,
+                y,
+                bar - 2.0,
+                lat.p50,
+                b - 1.5,
+                y,
+                bar - 2.0,
+                lat.p99,
+                y + (bar - 2.0) / 2.0,
+                lat.p999
+            );
+        }
+    }
+    o.push_str("</svg>");
+    o
+}
+
+pub fn render(s: &Summary, criterion_link: &str) -> String {
+    let labels = runtime_labels(s);
+    let mut o = String::new();
+    let _ = write!(
+        o,
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>runtime-bench: tokio vs tokio-uring</title>
+<style>body{{font:14px/1.45 system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}}
+table{{border-collapse:collapse;margin:1em 0;font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 7px;text-align:right}}td:first-child,th:first-child{{text-align:left}}
+.bad{{background:#fdd;padding:.5em 1em;border:1px solid #c00}}.ok{{background:#dfd;padding:.5em 1em;border:1px solid #080}}
+svg .l{{font-size:11px}}svg .v{{font-size:10px;fill:#444}}svg .w{{stroke:#000;stroke-width:1}}svg .g{{stroke:#ddd}}
+.key span{{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;vertical-align:middle}}code{{font-size:12px}}</style></head><body>
+<h1>runtime-bench: tokio vs tokio-uring</h1>"#
+    );
+    let e = &s.env;
+    let _ = write!(
+        o,
+        "<p>Generated {} · profile <code>{}</code> · Kafka: {} · {} · {} cores · kernel {} · librdkafka {} · <a href=\"{}\">criterion's reports</a></p>",
+        esc(&s.generated_at),
+        esc(&s.setup.profile),
+        esc(&s.setup.kafka),
+        esc(e.cpu_model.as_deref().unwrap_or("unknown CPU")),
+        e.cores,
+        esc(e.kernel.as_deref().unwrap_or("?")),
+        esc(&e.librdkafka),
+        esc(criterion_link)
+    );
+    if s.passed() {
+        o.push_str(r#"<p class="ok">All workloads verified: records in Kafka equal 2xx answers, no errors, no stalls.</p>"#);
+    } else {
+        o.push_str(r#"<div class="bad"><b>VERIFICATION FAILED</b> — these results are not to be trusted as they stand:<ul>"#);
+        for p in &s.problems {
+            let _ = write!(o, "<li>{}</li>", esc(p));
+        }
+        o.push_str("</ul></div>");
+    }
+    o.push_str("<p class=\"key\">");
+    for (j, l) in labels.iter().enumerate() {
+        let _ = write!(
+            o,
+            r#"<span style="background:{}"></span>{}"#,
+            COLORS[j % COLORS.len()],
+            esc(l)
+        );
+    }
+    o.push_str("</p><h2>Throughput (req/s, 95% interval)</h2>");
+    o.push_str(&throughput_chart(s, &labels));
+    o.push_str("<h2>Latency (fixed-duration pass): p50 ▮ p99 ▮ p99.9 ●</h2>");
+    o.push_str(&latency_chart(s, &labels));
+    // The tables are the Markdown's, rendered plainly.
+    o.push_str("<h2>Tables</h2>");
+    o.push_str(&md_tables_to_html(&super::markdown::render(s)));
+    o.push_str("</body></html>\n");
+    o
+}
+
+/// Turns the Markdown summary into HTML: tables, headings, lists, paragraphs.
+fn md_tables_to_html(md: &str) -> String {
+    let mut o = String::new();
+    let mut in_table = false;
+    let mut in_list = false;
+    for line in md.lines().skip(1) {
+        let inline = |t: &str| {
+            let mut s = esc(t);
+            while let (Some(a), Some(b)) = (
+                s.find("**"),
+                s.get(s.find("**").unwrap_or(0) + 2..)
+                    .and_then(|r| r.find("**")),
+            ) {
+                let b = a + 2 + b;
+                s = format!("{}<b>{}</b>{}", &s[..a], &s[a + 2..b], &s[b + 2..]);
+            }
+            while let Some(a) = s.find('`') {
+                let Some(b) = s[a + 1..].find('`') else { break };
+                let b = a + 1 + b;
+                s = format!("{}<code>{}</code>{}", &s[..a], &s[a + 1..b], &s[b + 1..]);
+            }
+            s
+        };
+        if line.starts_with('|') {
+            if line.starts_with("|---") {
+                continue;
+            }
+            if !in_table {
+                o.push_str("<table>");
+                in_table = true;
+            }
+            o.push_str("<tr>");
+            for cell in line.trim_matches('|').split('|') {
+                let _ = write!(o, "<td>{}</td>", inline(cell.trim()));
+            }
+            o.push_str("</tr>");
+            continue;
+        }
+        if in_table {
+            o.push_str("</table>");
+            in_table = false;
+        }
+        if let Some(item) = line.strip_prefix("- ") {
+            if !in_list {
+                o.push_str("<ul>");
+                in_list = true;
+            }
+            let _ = write!(o, "<li>{}</li>", inline(item));
+            continue;
+        }
+        if in_list {
+            o.push_str("</ul>");
+            in_list = false;
+        }
+        if let Some(h) = line.strip_prefix("## ") {
+            let _ = write!(o, "<h3>{}</h3>", inline(h));
+        } else if !line.trim().is_empty() {
+            let _ = write!(o, "<p>{}</p>", inline(line));
+        }
+    }
+    if in_table {
+        o.push_str("</table>");
+    }
+    if in_list {
+        o.push_str("</ul>");
+    }
+    o
+}

@@ -1,0 +1,339 @@
+//! The comparison report: criterion's saved estimates joined with our raw results
+//! (latency pass, delivery check) into `results/latest/`: `summary.json`, `summary.md`,
+//! `report.html` (self-contained, charts as inline SVG), beside `env.json` and `config.json`.
+
+pub mod env;
+mod html;
+mod markdown;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::loadgen::report::Latency;
+use crate::server::Runtime;
+use crate::suite::{Paths, RawResult, Spec, Tally, Verification};
+pub use env::Environment;
+
+pub const SCHEMA: &str = "runtime-bench/summary/v1";
+
+/// A 95% interval in requests per second.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub struct Interval {
+    pub lower: f64,
+    pub estimate: f64,
+    pub upper: f64,
+}
+
+impl Interval {
+    /// Half-width relative to the estimate.
+    pub fn rel_half_width(&self) -> f64 {
+        (self.upper - self.lower) / 2.0 / self.estimate
+    }
+
+    /// `self / other` with the widest bounds the two intervals allow.
+    pub fn ratio(&self, other: &Interval) -> Interval {
+        Interval {
+            lower: self.lower / other.upper,
+            estimate: self.estimate / other.estimate,
+            upper: self.upper / other.lower,
+        }
+    }
+
+    pub fn overlaps(&self, other: &Interval) -> bool {
+        self.lower <= other.upper && other.lower <= self.upper
+    }
+}
+
+/// What the run configured, written at its start (config.json).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct RunSetup {
+    pub profile: String,
+    pub kafka: String,
+    /// The servers' effective producer configuration (same code path as the servers').
+    pub producer_config: BTreeMap<String, String>,
+    /// Flags every server got, besides each workload's own.
+    pub server_args: Vec<String>,
+    pub workloads: Vec<Spec>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RuntimeResult {
+    pub runtime: Runtime,
+    pub label: String,
+    /// Criterion's throughput interval (from its slope, or mean, estimate).
+    pub thrpt: Option<Interval>,
+    pub latency: Option<Latency>,
+    /// The latency pass's achieved rate.
+    pub latency_pass_rate: Option<f64>,
+    pub tally: Tally,
+    pub verification: Option<Verification>,
+    pub skipped: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct WorkloadResult {
+    pub spec: Spec,
+    pub runtimes: Vec<RuntimeResult>,
+    /// tokio-uring / tokio throughput.
+    pub ratio_uring_tokio: Option<Interval>,
+    /// tokio-uring / tokio per-core throughput (full profile).
+    pub ratio_uring_tokio_per_core: Option<Interval>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Summary {
+    pub schema: String,
+    pub generated_at: String,
+    pub setup: RunSetup,
+    pub env: Environment,
+    pub workloads: Vec<WorkloadResult>,
+    /// Every failed verification or missing result, one line each.
+    pub problems: Vec<String>,
+}
+
+impl Summary {
+    pub fn passed(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    pub fn runtime(&self, workload: &str, runtime: Runtime) -> Option<&RuntimeResult> {
+        self.workloads
+            .iter()
+            .find(|w| w.spec.name == workload)?
+            .runtimes
+            .iter()
+            .find(|r| r.runtime == runtime)
+    }
+}
+
+/// Reads criterion's estimate for one benchmark as req/s (1 element per iteration).
+pub fn criterion_interval(criterion: &Path, group: &str, bench: &str) -> Option<Interval> {
+    let path = criterion
+        .join(group)
+        .join(bench)
+        .join("new")
+        .join("estimates.json");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    // Criterion prints the slope when it has one (linear sampling), else the mean.
+    let est = v
+        .get("slope")
+        .filter(|s| !s.is_null())
+        .or_else(|| v.get("mean"))?;
+    let ns = |p: &str| est.pointer(p).and_then(serde_json::Value::as_f64);
+    let (point, lo, hi) = (
+        ns("/point_estimate")?,
+        ns("/confidence_interval/lower_bound")?,
+        ns("/confidence_interval/upper_bound")?,
+    );
+    // Time per request -> requests per second: the interval's ends swap.
+    Some(Interval {
+        lower: 1e9 / hi,
+        estimate: 1e9 / point,
+        upper: 1e9 / lo,
+    })
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+/// Builds the summary from `paths.results` (config.json, env.json, raw/) and criterion's
+/// estimates. Missing pieces become problems, not silence.
+pub fn build(paths: &Paths) -> Result<Summary> {
+    let setup: RunSetup = read_json(&paths.results.join("config.json"))?;
+    let env: Environment = read_json(&paths.results.join("env.json"))?;
+    let mut problems = Vec::new();
+    let mut workloads = Vec::new();
+    for spec in &setup.workloads {
+        let mut runtimes = Vec::new();
+        for &rt in &spec.runtimes {
+            let raw: Option<RawResult> = match read_json(&paths.raw(&spec.name, rt)) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    problems.push(format!("{}/{}: no result ({e:#})", spec.name, rt.label()));
+                    None
+                }
+            };
+            let thrpt = criterion_interval(&paths.criterion, &spec.name, rt.label());
+            let skipped = raw.as_ref().and_then(|r| r.skipped.clone());
+            if thrpt.is_none() && skipped.is_none() && raw.is_some() {
+                problems.push(format!(
+                    "{}/{}: no criterion estimate",
+                    spec.name,
+                    rt.label()
+                ));
+            }
+            let verification = raw.as_ref().and_then(|r| r.verification.clone());
+            if let Some(v) = &verification {
+                for p in &v.problems {
+                    problems.push(format!("{}/{}: {p}", spec.name, rt.label()));
+                }
+            }
+            runtimes.push(RuntimeResult {
+                runtime: rt,
+                label: rt.label().into(),
+                thrpt,
+                latency: raw
+                    .as_ref()
+                    .and_then(|r| r.latency_pass.as_ref())
+                    .map(|p| p.latency_us),
+                latency_pass_rate: raw
+                    .as_ref()
+                    .and_then(|r| r.latency_pass.as_ref())
+                    .map(|p| p.rate),
+                tally: raw.as_ref().map(|r| r.tally).unwrap_or_default(),
+                verification,
+                skipped,
+            });
+        }
+        let thrpt = |rt: Runtime| {
+            runtimes
+                .iter()
+                .find(|r| r.runtime == rt)
+                .and_then(|r| r.thrpt)
+        };
+        let ratio = |base: Runtime| Some(thrpt(Runtime::Uring)?.ratio(&thrpt(base)?));
+        workloads.push(WorkloadResult {
+            ratio_uring_tokio: ratio(Runtime::Tokio),
+            ratio_uring_tokio_per_core: ratio(Runtime::TokioPerCore),
+            spec: spec.clone(),
+            runtimes,
+        });
+    }
+    Ok(Summary {
+        schema: SCHEMA.into(),
+        generated_at: utc_now(),
+        setup,
+        env,
+        workloads,
+        problems,
+    })
+}
+
+/// Writes summary.json, summary.md and report.html into `dir`.
+pub fn write(summary: &Summary, dir: &Path, criterion_index: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    crate::suite::write_json(&dir.join("summary.json"), summary)?;
+    std::fs::write(dir.join("summary.md"), markdown::render(summary))?;
+    let link = relative_link(dir, criterion_index);
+    std::fs::write(dir.join("report.html"), html::render(summary, &link))?;
+    Ok(())
+}
+
+/// A link from `dir` to `target` (relative when they share a root, so the folder can move).
+fn relative_link(dir: &Path, target: &Path) -> String {
+    let (Ok(d), Ok(t)) = (
+        dir.canonicalize(),
+        target
+            .parent()
+            .map_or(Ok(target.to_path_buf()), |p| p.canonicalize()),
+    ) else {
+        return target.display().to_string();
+    };
+    let common = d
+        .components()
+        .zip(t.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let ups = d.components().count() - common;
+    let mut rel: Vec<String> = std::iter::repeat_n("..".to_string(), ups).collect();
+    rel.extend(
+        t.components()
+            .skip(common)
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
+    if let Some(name) = target.file_name() {
+        rel.push(name.to_string_lossy().into_owned());
+    }
+    rel.join("/")
+}
+
+/// Now as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// `12345.6` -> `12.3k`.
+pub fn human_rate(x: f64) -> String {
+    if x >= 1e6 {
+        format!("{:.2}M", x / 1e6)
+    } else if x >= 1e3 {
+        format!("{:.1}k", x / 1e3)
+    } else {
+        format!("{x:.0}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratio_bounds_are_conservative() {
+        let a = Interval {
+            lower: 90.0,
+            estimate: 100.0,
+            upper: 110.0,
+        };
+        let b = Interval {
+            lower: 45.0,
+            estimate: 50.0,
+            upper: 55.0,
+        };
+        let r = a.ratio(&b);
+        assert!((r.estimate - 2.0).abs() < 1e-9);
+        assert!((r.lower - 90.0 / 55.0).abs() < 1e-9);
+        assert!((r.upper - 110.0 / 45.0).abs() < 1e-9);
+        assert!(!a.overlaps(&b));
+        assert!((a.rel_half_width() - 0.1).abs() < 1e-9);
+    }
+
+    #[test]
+    fn criterion_estimates_become_req_per_s() {
+        let dir = std::env::temp_dir().join(format!("rb-crit-{}", std::process::id()));
+        let est = dir.join("g").join("tokio").join("new");
+        std::fs::create_dir_all(&est).expect("mkdir");
+        std::fs::write(
+            est.join("estimates.json"),
+            r#"{"mean":{"point_estimate":20000.0,"confidence_interval":{"lower_bound":19000.0,"upper_bound":21000.0}},
+               "slope":{"point_estimate":10000.0,"confidence_interval":{"lower_bound":9000.0,"upper_bound":12500.0}}}"#,
+        )
+        .expect("write");
+        let i = criterion_interval(&dir, "g", "tokio").expect("interval");
+        assert!((i.estimate - 100_000.0).abs() < 1e-6);
+        assert!((i.lower - 80_000.0).abs() < 1e-6);
+        assert!((i.upper - 1e9 / 9000.0).abs() < 1e-6);
+        assert!(criterion_interval(&dir, "g", "tokio-uring").is_none());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn utc_format() {
+        let s = utc_now();
+        assert_eq!(s.len(), 20, "{s}");
+        assert!(s.starts_with("20") && s.ends_with('Z'));
+    }
+}
