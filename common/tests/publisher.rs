@@ -178,3 +178,40 @@ fn effective_config_has_defaults_and_overrides() {
         Some("10000")
     );
 }
+
+/// The broker-aware count equals the records sent, on the embedded broker and (with
+/// `KAFKA_BROKERS`, as CI runs it against tansu) on a real one, where watermarks may not.
+#[test]
+fn broker_aware_count_is_exact() {
+    const N: u64 = 600;
+    let external = std::env::var("KAFKA_BROKERS")
+        .ok()
+        .filter(|b| !b.is_empty());
+    let topic = format!("landed-{}", std::process::id());
+    let embedded;
+    let brokers = match &external {
+        Some(b) => {
+            kafka::ensure_topic(b, &topic, 3, Duration::from_secs(20)).expect("topic");
+            b.clone()
+        }
+        None => {
+            embedded = EmbeddedKafka::start(&topic, 3).expect("embedded broker");
+            embedded.bootstrap().to_string()
+        }
+    };
+    let method = CountMethod::for_broker(external.is_none());
+    let reader = TopicReader::new(&brokers, &topic, method).expect("reader");
+    let before = reader.count().expect("count");
+    let (p, _) = publisher(&settings(&brokers, &topic, &[("linger.ms", "20")]));
+    for i in 0..N {
+        p.publish(None, format!("r{i}").as_bytes(), AckMode::Enqueued)
+            .expect("enqueue");
+    }
+    assert_eq!(p.flush(Duration::from_secs(20)).undelivered, 0);
+    let landed = reader.count().expect("count") - before;
+    assert_eq!(landed, N, "counted by {method:?} on {brokers}");
+    let watermarks = TopicReader::new(&brokers, &topic, CountMethod::Watermarks)
+        .and_then(|r| r.count())
+        .expect("watermarks");
+    eprintln!("{N} records sent; {method:?} counts {landed}; high watermarks sum to {watermarks}");
+}
