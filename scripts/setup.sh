@@ -8,6 +8,9 @@ need=()
 command -v cc >/dev/null 2>&1 || need+=(gcc)
 command -v make >/dev/null 2>&1 || need+=(make)
 command -v perl >/dev/null 2>&1 || need+=(perl)
+# CI lints the shell scripts (results/gcp/run.sh must pass shellcheck).
+if [ "${CI:-}" = true ]; then command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck); fi
+command -v python3 >/dev/null 2>&1 || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   sudo_cmd=""

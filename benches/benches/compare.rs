@@ -7,6 +7,8 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use bench::layout::Layout;
+use bench::preflight;
 use bench::report::{self, Environment, RunSetup};
 use bench::server::{server_binaries, Profile as BuildProfile};
 use bench::suite::{self, Broker, Paths, Profile};
@@ -26,6 +28,11 @@ fn main() -> ExitCode {
 
 fn run() -> Result<bool> {
     let profile = Profile::from_env()?;
+    // Pin first: every thread started later (load generator, embedded broker) inherits it.
+    let layout = Layout::from_env()?;
+    layout
+        .pin_this_process()
+        .context("pinning the bench to its cores")?;
     let paths = Paths::discover();
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let specs: Vec<_> = suite::workloads(profile)
@@ -35,6 +42,24 @@ fn run() -> Result<bool> {
     if specs.is_empty() {
         anyhow::bail!("no workload matches {filter:?}");
     }
+    let needs = preflight::Needs {
+        connections: specs.iter().map(|s| s.connections).max().unwrap_or(1),
+        backlog: 4096,
+        conn_per_request: specs.iter().any(|s| s.mode == "conn-per-request"),
+        source_addrs: 64,
+        io_uring: specs
+            .iter()
+            .any(|s| s.runtimes.contains(&bench::server::Runtime::Uring)),
+        port: None,
+    };
+    let findings = preflight::run(&needs);
+    for f in &findings {
+        eprintln!("preflight: {f}");
+    }
+    if findings.iter().any(|f| f.level == preflight::Level::Fail) {
+        anyhow::bail!("preflight failed (see above)");
+    }
+    eprintln!("runtime-bench: layout {}", layout.label());
     // Build (or find) the release servers before anything is timed.
     let (tokio_bin, uring_bin) = server_binaries(BuildProfile::Release)?;
     let broker = Broker::from_env()?;
@@ -80,6 +105,8 @@ fn run() -> Result<bool> {
     let mut env = Environment::collect(&paths.root);
     env.profile = profile.label().into();
     env.kafka = kafka;
+    env.cpu_layout = layout.label();
+    env.preflight = findings;
     if env.io_uring != "available" {
         eprintln!(
             "runtime-bench: io_uring {}; tokio-uring runs will be skipped and reported as such",
@@ -91,7 +118,9 @@ fn run() -> Result<bool> {
     let mut c = Criterion::default().configure_from_args();
     let mut problems = Vec::new();
     for spec in &specs {
-        problems.extend(suite::run_workload(&mut c, spec, profile, &broker, &paths));
+        problems.extend(suite::run_workload(
+            &mut c, spec, profile, &layout, &broker, &paths,
+        ));
     }
     c.final_summary();
 

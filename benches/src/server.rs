@@ -125,6 +125,8 @@ pub struct ServerConfig {
     pub nofile: Option<u32>,
     /// How long to wait for the readiness line.
     pub ready_timeout: Duration,
+    /// Pin the server to these CPUs (the `split` layout).
+    pub cpus: Option<Vec<usize>>,
 }
 
 impl ServerConfig {
@@ -137,6 +139,7 @@ impl ServerConfig {
             args: Vec::new(),
             nofile: None,
             ready_timeout: Duration::from_secs(30),
+            cpus: None,
         }
     }
 }
@@ -191,11 +194,17 @@ impl ServerProcess {
         // If this process dies (even by SIGKILL), the server gets SIGTERM: no orphans holding
         // ports. (PDEATHSIG follows the spawning thread; every caller keeps it alive while
         // the server is in use.)
-        // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+        // Pinning (split layout) happens in the child too, before exec.
+        let cpus = cfg.cpus.clone();
+        // SAFETY: prctl and sched_setaffinity are async-signal-safe; `cpus` was allocated
+        // before the fork and is only read.
         unsafe {
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
                     return Err(std::io::Error::last_os_error());
+                }
+                if let Some(cpus) = &cpus {
+                    crate::layout::set_affinity(cpus)?;
                 }
                 Ok(())
             });

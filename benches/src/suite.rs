@@ -15,6 +15,7 @@ use common::embedded::EmbeddedKafka;
 use common::landed::{CountMethod, TopicReader};
 use criterion::{BenchmarkId, Criterion, Throughput};
 
+use crate::layout::Layout;
 use crate::loadgen::{self, LoadError, Mode, RunConfig, Workload};
 use crate::server::{Runtime, ServerConfig, ServerProcess};
 
@@ -332,6 +333,8 @@ pub struct RawResult {
     pub profile: Profile,
     pub loadgen_threads: usize,
     pub server_threads: usize,
+    /// The CPU layout, as [`Layout::label`] says it.
+    pub layout: String,
     /// The fixed-duration pass that gives latency percentiles.
     pub latency_pass: Option<loadgen::Report>,
     pub tally: Tally,
@@ -346,14 +349,13 @@ pub fn run_workload(
     c: &mut Criterion,
     spec: &Spec,
     profile: Profile,
+    layout: &Layout,
     broker: &Broker,
     paths: &Paths,
 ) -> Vec<String> {
     let (warm_up, measurement, samples, pass) = profile.timing();
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    // On 2 cores the servers get both (their runtime threads) and the load generator one
-    // thread; every runtime is measured with the same layout.
-    let loadgen_threads = (cores / 2).max(1).min(spec.connections);
+    // Every runtime of a workload is measured with the same layout and thread counts.
+    let loadgen_threads = layout.loadgen_threads().min(spec.connections);
     let mut problems = Vec::new();
     let mut group = c.benchmark_group(&spec.name);
     group
@@ -367,21 +369,14 @@ pub fn run_workload(
             runtime,
             profile,
             loadgen_threads,
-            server_threads: cores,
+            server_threads: layout.server_threads(),
+            layout: layout.label(),
             latency_pass: None,
             tally: Tally::default(),
             verification: None,
             skipped: None,
         };
-        match measure(
-            &mut group,
-            spec,
-            runtime,
-            broker,
-            loadgen_threads,
-            pass,
-            &mut raw,
-        ) {
+        match measure(&mut group, spec, runtime, broker, layout, pass, &mut raw) {
             Ok(()) => {}
             Err(e)
                 if runtime == Runtime::Uring
@@ -414,10 +409,11 @@ fn measure(
     spec: &Spec,
     runtime: Runtime,
     broker: &Broker,
-    loadgen_threads: usize,
+    layout: &Layout,
     pass: Duration,
     raw: &mut RawResult,
 ) -> Result<()> {
+    let loadgen_threads = raw.loadgen_threads;
     let topic = format!(
         "bench-{}-{}-{}",
         spec.name,
@@ -432,6 +428,9 @@ fn measure(
     cfg.brokers = Some(broker.addr.clone());
     cfg.topic = topic.clone();
     cfg.args = spec.server_args.clone();
+    cfg.args
+        .extend(["--threads".to_string(), layout.server_threads().to_string()]);
+    cfg.cpus = layout.server_cpus();
     let server = ServerProcess::start(&cfg)?;
     let reader = if null_sink {
         None

@@ -105,6 +105,19 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let needs = bench::preflight::Needs {
+        connections: cfg.connections,
+        backlog: 0,
+        conn_per_request: cfg.mode == Mode::ConnPerRequest,
+        source_addrs: u32::from(cfg.source_addrs),
+        io_uring: false,
+        port: None,
+    };
+    for f in bench::preflight::run(&needs) {
+        if f.level != bench::preflight::Level::Ok || !args.json {
+            eprintln!("preflight: {f}");
+        }
+    }
     let (report, code) = match loadgen::run(&cfg) {
         Ok(r) => (r, ExitCode::SUCCESS),
         Err(LoadError::Config(msg)) => {

@@ -19,10 +19,17 @@ struct Args {
     /// Criterion's output folder (default: target/criterion of this workspace).
     #[arg(long)]
     criterion: Option<PathBuf>,
+    /// Compare two result folders instead (each with summary.json), e.g.
+    /// `--compare results/reference/dev-2core results/latest`: prints a Markdown table.
+    #[arg(long, num_args = 2, value_names = ["BASE", "NEW"])]
+    compare: Option<Vec<PathBuf>>,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(dirs) = &args.compare {
+        return compare(&dirs[0], &dirs[1]);
+    }
     let mut paths = Paths::discover();
     if let Some(r) = args.results {
         paths.results = r;
@@ -56,5 +63,32 @@ fn main() -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+fn compare(base: &std::path::Path, new: &std::path::Path) -> ExitCode {
+    let load = |dir: &std::path::Path| -> Result<report::Summary, String> {
+        let path = dir.join("summary.json");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("--compare {}: {e}", path.display()))?;
+        serde_json::from_str(&text).map_err(|e| format!("--compare {}: {e}", path.display()))
+    };
+    match (load(base), load(new)) {
+        (Ok(a), Ok(b)) => {
+            print!(
+                "{}",
+                report::compare::markdown(
+                    &base.display().to_string(),
+                    &a,
+                    &new.display().to_string(),
+                    &b
+                )
+            );
+            ExitCode::SUCCESS
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("report: {e}");
+            ExitCode::from(2)
+        }
     }
 }

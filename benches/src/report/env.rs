@@ -29,6 +29,9 @@ pub struct Environment {
     pub profile: String,
     /// `KAFKA_BROKERS`, or "embedded".
     pub kafka: String,
+    /// What preflight found (and fixed) before the run.
+    #[serde(default)]
+    pub preflight: Vec<crate::preflight::Finding>,
 }
 
 fn read(path: &str) -> Option<String> {
@@ -82,6 +85,7 @@ impl Environment {
             cpu_layout: "shared (no pinning)".into(),
             profile: String::new(),
             kafka: String::new(),
+            preflight: Vec::new(),
         }
     }
 }

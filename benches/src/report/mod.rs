@@ -2,6 +2,7 @@
 //! (latency pass, delivery check) into `results/latest/`: `summary.json`, `summary.md`,
 //! `report.html` (self-contained, charts as inline SVG), beside `env.json` and `config.json`.
 
+pub mod compare;
 pub mod env;
 mod html;
 mod markdown;
@@ -19,7 +20,7 @@ pub use env::Environment;
 pub const SCHEMA: &str = "runtime-bench/summary/v1";
 
 /// A 95% interval in requests per second.
-#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Interval {
     pub lower: f64,
     pub estimate: f64,

@@ -1,0 +1,155 @@
+//! CPU layouts: who runs where during a bench.
+//!
+//! - `shared`: no pinning; servers, load generator and the embedded broker share every core.
+//! - `split`: servers pinned to the upper half of the cores this process may use, the load
+//!   generator and the embedded broker (threads of this process) to the lower half.
+//!
+//! Chosen by `BENCH_LAYOUT`; recorded in env.json.
+
+use anyhow::{bail, Result};
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum Layout {
+    Shared {
+        cores: Vec<usize>,
+    },
+    Split {
+        server: Vec<usize>,
+        bench: Vec<usize>,
+    },
+}
+
+impl Layout {
+    /// `BENCH_LAYOUT=shared|split`, over the CPUs this process may run on.
+    pub fn from_env() -> Result<Self> {
+        let cores = allowed_cpus();
+        match std::env::var("BENCH_LAYOUT").as_deref() {
+            Err(_) | Ok("") | Ok("shared") => Ok(Self::Shared { cores }),
+            Ok("split") => Self::split(cores),
+            Ok(other) => bail!("BENCH_LAYOUT={other}: expected shared or split"),
+        }
+    }
+
+    pub fn split(cores: Vec<usize>) -> Result<Self> {
+        if cores.len() < 2 {
+            bail!(
+                "BENCH_LAYOUT=split needs at least 2 cores, this process may use {}",
+                cores.len()
+            );
+        }
+        let half = cores.len() / 2;
+        Ok(Self::Split {
+            bench: cores[..half].to_vec(),
+            server: cores[half..].to_vec(),
+        })
+    }
+
+    pub fn label(&self) -> String {
+        match self {
+            Self::Shared { cores } => {
+                format!("shared: servers, load generator and broker on cores {cores:?}")
+            }
+            Self::Split { server, bench } => {
+                format!("split: servers on cores {server:?}; load generator and embedded broker on cores {bench:?}")
+            }
+        }
+    }
+
+    /// Threads each server runs (`--threads`).
+    pub fn server_threads(&self) -> usize {
+        match self {
+            Self::Shared { cores } => cores.len(),
+            Self::Split { server, .. } => server.len(),
+        }
+    }
+
+    /// Load generator threads.
+    pub fn loadgen_threads(&self) -> usize {
+        match self {
+            Self::Shared { cores } => (cores.len() / 2).max(1),
+            Self::Split { bench, .. } => bench.len(),
+        }
+    }
+
+    /// CPUs for server processes, if pinned.
+    pub fn server_cpus(&self) -> Option<Vec<usize>> {
+        match self {
+            Self::Shared { .. } => None,
+            Self::Split { server, .. } => Some(server.clone()),
+        }
+    }
+
+    /// Pins the calling thread (and every thread it starts afterwards: the load generator's,
+    /// the embedded broker's) to the bench's cores. Call first thing in `main`.
+    pub fn pin_this_process(&self) -> std::io::Result<()> {
+        match self {
+            Self::Shared { .. } => Ok(()),
+            Self::Split { bench, .. } => set_affinity(bench),
+        }
+    }
+}
+
+/// The CPUs the calling thread may run on.
+pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; sched_getaffinity fills it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: pid 0 is the calling thread; the size is the set's own.
+    let rc =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if rc != 0 {
+        let n = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        return (0..n).collect();
+    }
+    // SAFETY: indices below CPU_SETSIZE, on an initialised set.
+    (0..libc::CPU_SETSIZE as usize)
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+        .collect()
+}
+
+/// Restricts the calling thread to `cpus` (async-signal-safe: usable in `pre_exec`).
+pub fn set_affinity(cpus: &[usize]) -> std::io::Result<()> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &c in cpus.iter().filter(|&&c| c < libc::CPU_SETSIZE as usize) {
+        // SAFETY: the index is below CPU_SETSIZE, the set initialised.
+        unsafe { libc::CPU_SET(c, &mut set) };
+    }
+    // SAFETY: pid 0 is the calling thread; the set is initialised and sized.
+    if unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_halves_the_cores() {
+        let l = Layout::split(vec![0, 1, 2, 3]).expect("split");
+        assert_eq!(
+            l,
+            Layout::Split {
+                bench: vec![0, 1],
+                server: vec![2, 3]
+            }
+        );
+        assert_eq!((l.server_threads(), l.loadgen_threads()), (2, 2));
+        let l = Layout::split(vec![0, 1]).expect("split");
+        assert_eq!(l.server_cpus(), Some(vec![1]));
+        assert!(Layout::split(vec![0]).is_err());
+        let s = Layout::Shared { cores: vec![0, 1] };
+        assert_eq!(
+            (s.server_threads(), s.loadgen_threads(), s.server_cpus()),
+            (2, 1, None)
+        );
+    }
+
+    #[test]
+    fn this_process_has_cpus() {
+        assert!(!allowed_cpus().is_empty());
+    }
+}

@@ -1,0 +1,404 @@
+//! Preflight: before any load, check (and where possible fix) what would otherwise bend
+//! the numbers or break a run, and say so. [`decide`] is pure (facts in, findings out) so
+//! every decision is unit-tested; [`run`] reads the facts, raises the fd limit, and decides.
+
+use std::net::SocketAddr;
+
+/// How a finding should be read.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// As needed.
+    Ok,
+    /// Was not as needed; preflight changed it (e.g. raised the fd soft limit).
+    Fixed,
+    /// Will limit or skew results; the run goes on and the report says so.
+    Warn,
+    /// The run cannot work as asked.
+    Fail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Finding {
+    pub check: String,
+    pub level: Level,
+    pub detail: String,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tag = match self.level {
+            Level::Ok => "ok",
+            Level::Fixed => "fixed",
+            Level::Warn => "WARN",
+            Level::Fail => "FAIL",
+        };
+        write!(f, "[{tag}] {}: {}", self.check, self.detail)
+    }
+}
+
+/// What the run will need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Needs {
+    /// Most concurrent connections any workload opens.
+    pub connections: usize,
+    /// The servers' listen backlog.
+    pub backlog: u32,
+    /// Some workload opens a connection per request.
+    pub conn_per_request: bool,
+    /// Source addresses connection-per-request rotates over.
+    pub source_addrs: u32,
+    /// tokio-uring runs are planned.
+    pub io_uring: bool,
+    /// A fixed port that must be free (`None`: servers bind port 0).
+    pub port: Option<SocketAddr>,
+}
+
+/// What the system looks like.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Facts {
+    /// RLIMIT_NOFILE (soft, hard).
+    pub nofile: Option<(u64, u64)>,
+    pub port_range: Option<(u32, u32)>,
+    pub tcp_tw_reuse: Option<u32>,
+    pub somaxconn: Option<u32>,
+    /// Ok, or why io_uring_setup failed.
+    pub io_uring: Result<(), String>,
+    /// RLIMIT_MEMLOCK soft, bytes.
+    pub memlock: Option<u64>,
+    /// (major, minor).
+    pub kernel: Option<(u32, u32)>,
+    pub cores: usize,
+    /// Whether `Needs::port` could be bound (plain bind, no SO_REUSEPORT).
+    pub port_free: Option<bool>,
+}
+
+/// File descriptors per connection a process needs, plus a base for everything else
+/// (librdkafka sockets and pipes, the ring, stdio).
+fn fds_needed(connections: usize) -> u64 {
+    connections as u64 + 256
+}
+
+/// The soft limit preflight raises `nofile` to, if the hard limit allows.
+pub fn nofile_target(needs: &Needs) -> u64 {
+    fds_needed(needs.connections).max(65_536)
+}
+
+/// Decides what each fact means for this run.
+pub fn decide(f: &Facts, needs: &Needs) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut say = |check: &str, level: Level, detail: String| {
+        out.push(Finding {
+            check: check.into(),
+            level,
+            detail,
+        })
+    };
+    let need = fds_needed(needs.connections);
+    match f.nofile {
+        Some((soft, _)) if soft >= need => say("open files", Level::Ok, format!("soft limit {soft} >= {need} needed")),
+        Some((soft, hard)) => say(
+            "open files",
+            Level::Warn,
+            format!("soft limit {soft} (hard {hard}) is {} short of the {need} needed; connections beyond it will fail to open (raise the hard limit: ulimit -Hn)", need - soft),
+        ),
+        None => say("open files", Level::Warn, "RLIMIT_NOFILE unreadable".into()),
+    }
+    if let Some((lo, hi)) = f.port_range {
+        let span = u64::from(hi.saturating_sub(lo) + 1);
+        if needs.conn_per_request {
+            // A closed connection's 4-tuple stays in TIME_WAIT for 60 s on Linux.
+            let per_s = span * u64::from(needs.source_addrs.max(1)) / 60;
+            let level = if span < 10_000 {
+                Level::Warn
+            } else {
+                Level::Ok
+            };
+            say(
+                "ephemeral ports",
+                level,
+                format!("{lo}-{hi} ({span} ports) x {} source addresses: ~{per_s} new connections/s sustainable before TIME_WAIT exhausts them", needs.source_addrs.max(1)),
+            );
+        } else {
+            say(
+                "ephemeral ports",
+                Level::Ok,
+                format!(
+                    "{lo}-{hi} ({span} ports); keep-alive workloads need {}",
+                    needs.connections
+                ),
+            );
+        }
+    }
+    if let Some(tw) = f.tcp_tw_reuse {
+        let meaning = match tw {
+            0 => "off",
+            1 => "on for all connections",
+            2 => "on for loopback only (the kernel default)",
+            _ => "unknown value",
+        };
+        say(
+            "tcp_tw_reuse",
+            Level::Ok,
+            format!("{tw}: {meaning}; recorded, not changed"),
+        );
+    }
+    match f.somaxconn {
+        Some(m) if m < needs.backlog => say(
+            "somaxconn",
+            Level::Warn,
+            format!("{m} caps the servers' listen backlog of {}: connection bursts beyond it are dropped or refused (sysctl -w net.core.somaxconn={})", needs.backlog, needs.backlog),
+        ),
+        Some(m) => say("somaxconn", Level::Ok, format!("{m} >= backlog {}", needs.backlog)),
+        None => {}
+    }
+    match (&f.io_uring, needs.io_uring) {
+        (Ok(()), _) => say("io_uring", Level::Ok, "io_uring_setup works".into()),
+        (Err(why), true) => say(
+            "io_uring",
+            Level::Warn,
+            format!("unavailable ({why}): tokio-uring runs are skipped, tokio runs go ahead"),
+        ),
+        (Err(why), false) => say(
+            "io_uring",
+            Level::Ok,
+            format!("unavailable ({why}); not needed"),
+        ),
+    }
+    // Before 5.12 a ring's memory counts against RLIMIT_MEMLOCK; one 1024-entry ring per
+    // server thread needs well under 1 MiB, but the classic default was 64 KiB.
+    match (f.kernel, f.memlock) {
+        (Some(k), Some(m)) if k < (5, 12) && needs.io_uring && m < 8 << 20 => say(
+            "memlock",
+            Level::Warn,
+            format!("RLIMIT_MEMLOCK {m} bytes on kernel {}.{} (< 5.12 charges io_uring rings to it): ring creation may fail; raise it (ulimit -l)", k.0, k.1),
+        ),
+        (Some(k), Some(m)) => say("memlock", Level::Ok, format!("RLIMIT_MEMLOCK {m} bytes; kernel {}.{}", k.0, k.1)),
+        _ => {}
+    }
+    if f.cores < 2 {
+        say("cores", Level::Warn, format!("{} core: servers, load generator and broker share it; ratios still compare, absolute numbers mean little", f.cores));
+    } else {
+        say("cores", Level::Ok, format!("{} cores", f.cores));
+    }
+    match (needs.port, f.port_free) {
+        (Some(p), Some(false)) => say(
+            "port",
+            Level::Fail,
+            format!("{p} is already bound: a stale server there (with SO_REUSEPORT) would silently take a share of the connections"),
+        ),
+        (Some(p), _) => say("port", Level::Ok, format!("{p} is free")),
+        (None, _) => say("port", Level::Ok, "servers bind port 0: a fresh port each, no stale server can share it".into()),
+    }
+    out
+}
+
+fn read(path: &str) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+fn rlimit(resource: libc::__rlimit_resource_t) -> Option<(u64, u64)> {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit struct we own.
+    (unsafe { libc::getrlimit(resource, &mut r) } == 0).then_some((r.rlim_cur, r.rlim_max))
+}
+
+/// Reads the system's facts.
+pub fn facts(needs: &Needs) -> Facts {
+    let kernel = read("/proc/sys/kernel/osrelease").and_then(|k| {
+        let mut it = k.split(['.', '-']).map(|p| p.parse::<u32>().ok());
+        Some((it.next()??, it.next()??))
+    });
+    Facts {
+        nofile: rlimit(libc::RLIMIT_NOFILE),
+        port_range: read("/proc/sys/net/ipv4/ip_local_port_range").and_then(|s| {
+            let mut it = s.split_whitespace().map(|p| p.parse().ok());
+            Some((it.next()??, it.next()??))
+        }),
+        tcp_tw_reuse: read("/proc/sys/net/ipv4/tcp_tw_reuse").and_then(|s| s.parse().ok()),
+        somaxconn: read("/proc/sys/net/core/somaxconn").and_then(|s| s.parse().ok()),
+        io_uring: crate::report::env::io_uring_available(),
+        memlock: rlimit(libc::RLIMIT_MEMLOCK).map(|(soft, _)| soft),
+        kernel,
+        cores: std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        port_free: needs.port.map(|p| std::net::TcpListener::bind(p).is_ok()),
+    }
+}
+
+/// Raises the fd soft limit towards [`nofile_target`] (children inherit it: the servers
+/// this process starts), then reads the facts and decides.
+pub fn run(needs: &Needs) -> Vec<Finding> {
+    let before = rlimit(libc::RLIMIT_NOFILE);
+    let mut raised = None;
+    if let Some((soft, hard)) = before {
+        let want = nofile_target(needs).min(hard);
+        if soft < want {
+            let r = libc::rlimit {
+                rlim_cur: want,
+                rlim_max: hard,
+            };
+            // SAFETY: setrlimit reads one rlimit struct we own.
+            if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) } == 0 {
+                raised = Some((soft, want));
+            }
+        }
+    }
+    let mut findings = decide(&facts(needs), needs);
+    if let (Some((from, to)), Some(f)) = (
+        raised,
+        findings.iter_mut().find(|f| f.check == "open files"),
+    ) {
+        if f.level == Level::Ok {
+            f.level = Level::Fixed;
+        }
+        f.detail = format!("raised soft limit {from} -> {to}; {}", f.detail);
+    }
+    findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn needs() -> Needs {
+        Needs {
+            connections: 256,
+            backlog: 4096,
+            conn_per_request: true,
+            source_addrs: 64,
+            io_uring: true,
+            port: None,
+        }
+    }
+
+    fn facts() -> Facts {
+        Facts {
+            nofile: Some((65_536, 1_048_576)),
+            port_range: Some((32_768, 60_999)),
+            tcp_tw_reuse: Some(2),
+            somaxconn: Some(4096),
+            io_uring: Ok(()),
+            memlock: Some(8 << 20),
+            kernel: Some((6, 1)),
+            cores: 2,
+            port_free: None,
+        }
+    }
+
+    fn level(fs: &[Finding], check: &str) -> Level {
+        fs.iter()
+            .find(|f| f.check == check)
+            .unwrap_or_else(|| panic!("no {check} in {fs:?}"))
+            .level
+    }
+
+    #[test]
+    fn a_good_machine_is_all_ok() {
+        let fs = decide(&facts(), &needs());
+        assert!(fs.iter().all(|f| f.level == Level::Ok), "{fs:#?}");
+        let ports = fs
+            .iter()
+            .find(|f| f.check == "ephemeral ports")
+            .expect("ports");
+        // 28232 ports x 64 addresses / 60 s.
+        assert!(
+            ports.detail.contains("~30114 new connections/s"),
+            "{}",
+            ports.detail
+        );
+    }
+
+    #[test]
+    fn shortfalls_are_warned_with_numbers() {
+        let f = Facts {
+            nofile: Some((200, 200)),
+            somaxconn: Some(128),
+            port_range: Some((60_000, 60_999)),
+            ..facts()
+        };
+        let fs = decide(&f, &needs());
+        assert_eq!(level(&fs, "open files"), Level::Warn);
+        assert!(fs.iter().any(|x| x.detail.contains("312 short")), "{fs:#?}");
+        assert_eq!(level(&fs, "somaxconn"), Level::Warn);
+        assert_eq!(level(&fs, "ephemeral ports"), Level::Warn);
+    }
+
+    #[test]
+    fn io_uring_missing_is_a_warning_only_when_needed() {
+        let f = Facts {
+            io_uring: Err("Operation not permitted".into()),
+            ..facts()
+        };
+        assert_eq!(level(&decide(&f, &needs()), "io_uring"), Level::Warn);
+        assert_eq!(
+            level(
+                &decide(
+                    &f,
+                    &Needs {
+                        io_uring: false,
+                        ..needs()
+                    }
+                ),
+                "io_uring"
+            ),
+            Level::Ok
+        );
+    }
+
+    #[test]
+    fn old_kernels_need_memlock_for_rings() {
+        let f = Facts {
+            kernel: Some((5, 4)),
+            memlock: Some(64 << 10),
+            ..facts()
+        };
+        assert_eq!(level(&decide(&f, &needs()), "memlock"), Level::Warn);
+        let f = Facts {
+            kernel: Some((6, 1)),
+            memlock: Some(64 << 10),
+            ..facts()
+        };
+        assert_eq!(level(&decide(&f, &needs()), "memlock"), Level::Ok);
+    }
+
+    #[test]
+    fn a_bound_port_fails_and_one_core_warns() {
+        let n = Needs {
+            port: Some("127.0.0.1:8080".parse().expect("addr")),
+            ..needs()
+        };
+        let f = Facts {
+            port_free: Some(false),
+            cores: 1,
+            ..facts()
+        };
+        let fs = decide(&f, &n);
+        assert_eq!(level(&fs, "port"), Level::Fail);
+        assert_eq!(level(&fs, "cores"), Level::Warn);
+    }
+
+    #[test]
+    fn run_raises_the_soft_limit_when_allowed() {
+        let fs = run(&Needs {
+            connections: 100,
+            ..needs()
+        });
+        let f = fs
+            .iter()
+            .find(|f| f.check == "open files")
+            .expect("finding");
+        assert!(
+            matches!(f.level, Level::Ok | Level::Fixed | Level::Warn),
+            "{f}"
+        );
+        let (soft, hard) = rlimit(libc::RLIMIT_NOFILE).expect("rlimit");
+        assert!(soft >= nofile_target(&needs()).min(hard));
+    }
+}

@@ -1,0 +1,211 @@
+//! Comparing two runs (e.g. a reference run and `results/latest`): per workload and
+//! runtime, the throughput of each, their ratio, and whether the intervals overlap; and the
+//! tokio-uring / tokio ratio of each run side by side.
+
+use std::fmt::Write;
+
+use super::{human_rate, Interval, Summary};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub workload: String,
+    pub runtime: String,
+    pub a: Option<Interval>,
+    pub b: Option<Interval>,
+    /// b / a, conservative bounds.
+    pub change: Option<Interval>,
+    /// The two runs' intervals overlap: no difference can be claimed.
+    pub overlap: Option<bool>,
+}
+
+/// Rows for every workload and runtime in either run (one side may be missing).
+pub fn rows(a: &Summary, b: &Summary) -> Vec<Row> {
+    let mut names: Vec<(String, String)> = Vec::new();
+    for s in [a, b] {
+        for w in &s.workloads {
+            for r in &w.runtimes {
+                let key = (w.spec.name.clone(), r.label.clone());
+                if !names.contains(&key) {
+                    names.push(key);
+                }
+            }
+        }
+    }
+    let thrpt = |s: &Summary, w: &str, rt: &str| {
+        s.workloads
+            .iter()
+            .find(|x| x.spec.name == w)
+            .and_then(|x| x.runtimes.iter().find(|r| r.label == rt))
+            .and_then(|r| r.thrpt)
+    };
+    names
+        .into_iter()
+        .map(|(w, rt)| {
+            let (ta, tb) = (thrpt(a, &w, &rt), thrpt(b, &w, &rt));
+            let (change, overlap) = match (ta, tb) {
+                (Some(x), Some(y)) => (Some(y.ratio(&x)), Some(x.overlaps(&y))),
+                _ => (None, None),
+            };
+            Row {
+                workload: w,
+                runtime: rt,
+                a: ta,
+                b: tb,
+                change,
+                overlap,
+            }
+        })
+        .collect()
+}
+
+/// The comparison as a Markdown table.
+pub fn markdown(a_name: &str, a: &Summary, b_name: &str, b: &Summary) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "# {b_name} compared with {a_name}\n");
+    for (name, s) in [(a_name, a), (b_name, b)] {
+        let e = &s.env;
+        let _ = writeln!(
+            o,
+            "- {name}: {} · profile `{}` · Kafka {} · {} · {} cores · kernel {} · layout {}",
+            s.generated_at,
+            s.setup.profile,
+            s.setup.kafka,
+            e.cpu_model.as_deref().unwrap_or("?"),
+            e.cores,
+            e.kernel.as_deref().unwrap_or("?"),
+            e.cpu_layout
+        );
+    }
+    let _ = writeln!(o, "\n## Throughput (req/s estimate [95% interval])\n");
+    let _ = writeln!(
+        o,
+        "| workload | runtime | {a_name} | {b_name} | {b_name} / {a_name} | note |"
+    );
+    let _ = writeln!(o, "|---|---|---|---|---|---|");
+    let cell = |i: &Option<Interval>| match i {
+        Some(i) => format!(
+            "{} [{}, {}]",
+            human_rate(i.estimate),
+            human_rate(i.lower),
+            human_rate(i.upper)
+        ),
+        None => "—".into(),
+    };
+    for r in rows(a, b) {
+        let change = r.change.map_or("—".into(), |c| {
+            format!("{:.3} [{:.3}, {:.3}]", c.estimate, c.lower, c.upper)
+        });
+        let note = match r.overlap {
+            Some(true) => "intervals overlap: no difference shown",
+            Some(false) => "",
+            None => "missing in one run",
+        };
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} |",
+            r.workload,
+            r.runtime,
+            cell(&r.a),
+            cell(&r.b),
+            change,
+            note
+        );
+    }
+    let _ = writeln!(o, "\n## tokio-uring / tokio in each run\n");
+    let _ = writeln!(o, "| workload | {a_name} | {b_name} |");
+    let _ = writeln!(o, "|---|---|---|");
+    let ratio = |s: &Summary, w: &str| {
+        s.workloads
+            .iter()
+            .find(|x| x.spec.name == w)
+            .and_then(|x| x.ratio_uring_tokio)
+            .map_or("—".into(), |r| {
+                format!("{:.3} [{:.3}, {:.3}]", r.estimate, r.lower, r.upper)
+            })
+    };
+    let mut seen = Vec::new();
+    for w in a.workloads.iter().chain(&b.workloads) {
+        if seen.contains(&w.spec.name) {
+            continue;
+        }
+        seen.push(w.spec.name.clone());
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} |",
+            w.spec.name,
+            ratio(a, &w.spec.name),
+            ratio(b, &w.spec.name)
+        );
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{RunSetup, RuntimeResult, WorkloadResult, SCHEMA};
+    use crate::server::Runtime;
+    use crate::suite::{Spec, Tally};
+
+    fn summary(tokio: f64, uring: Option<f64>) -> Summary {
+        let spec: Spec = serde_json::from_value(serde_json::json!({
+            "name": "w", "description": "d", "mode": "closed", "depth": 1, "connections": 1,
+            "body_size": 100, "server_args": [], "runtimes": ["tokio", "uring"]
+        }))
+        .expect("spec");
+        let rt = |runtime: Runtime, est: f64| RuntimeResult {
+            runtime,
+            label: runtime.label().into(),
+            thrpt: Some(Interval {
+                lower: est * 0.95,
+                estimate: est,
+                upper: est * 1.05,
+            }),
+            latency: None,
+            latency_pass_rate: None,
+            tally: Tally::default(),
+            verification: None,
+            skipped: None,
+        };
+        let mut runtimes = vec![rt(Runtime::Tokio, tokio)];
+        if let Some(u) = uring {
+            runtimes.push(rt(Runtime::Uring, u));
+        }
+        Summary {
+            schema: SCHEMA.into(),
+            generated_at: "t".into(),
+            setup: RunSetup::default(),
+            env: Default::default(),
+            workloads: vec![WorkloadResult {
+                spec,
+                runtimes,
+                ratio_uring_tokio: None,
+                ratio_uring_tokio_per_core: None,
+            }],
+            problems: vec![],
+        }
+    }
+
+    #[test]
+    fn ratios_and_overlap() {
+        let a = summary(100_000.0, Some(90_000.0));
+        let b = summary(102_000.0, None);
+        let r = rows(&a, &b);
+        assert_eq!(r.len(), 2);
+        let tokio = &r[0];
+        assert_eq!(tokio.runtime, "tokio");
+        assert!((tokio.change.expect("change").estimate - 1.02).abs() < 1e-9);
+        assert_eq!(tokio.overlap, Some(true));
+        let uring = &r[1];
+        assert_eq!((uring.change, uring.overlap), (None, None));
+        let far = summary(200_000.0, Some(90_000.0));
+        assert_eq!(rows(&a, &far)[0].overlap, Some(false));
+        let md = markdown("ref", &a, "latest", &b);
+        assert!(
+            md.contains("| w | tokio | 100.0k [95.0k, 105.0k] | 102.0k [96.9k, 107.1k] | 1.020"),
+            "{md}"
+        );
+        assert!(md.contains("intervals overlap"), "{md}");
+        assert!(md.contains("missing in one run"), "{md}");
+    }
+}
