@@ -90,6 +90,9 @@ pub const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
     // Bounded queue: once full, requests get 503 (backpressure) instead of unbounded memory.
     ("queue.buffering.max.messages", "100000"),
     ("queue.buffering.max.kbytes", "262144"),
+    // After a broker outage, reconnect within a second instead of backing off up to 10 s
+    // (librdkafka's default), so throughput recovers promptly.
+    ("reconnect.backoff.max.ms", "1000"),
     ("acks", "all"),
 ];
 

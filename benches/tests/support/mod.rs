@@ -54,6 +54,28 @@ impl Broker {
         }
     }
 
+    /// Always an embedded broker (fault injection needs the mock cluster), whatever
+    /// `KAFKA_BROKERS` says.
+    pub fn embedded(test: &str, partitions: i32) -> Self {
+        let topic = format!(
+            "t-{test}-{}-{}",
+            std::process::id(),
+            TOPIC_SEQ.fetch_add(1, Ordering::Relaxed)
+        );
+        let e = EmbeddedKafka::start(&topic, partitions).expect("embedded broker");
+        let addr = e.bootstrap().to_string();
+        Self {
+            embedded: Some(e),
+            addr,
+            topic,
+        }
+    }
+
+    /// The mock cluster, for broker_down / broker_up.
+    pub fn mock(&self) -> &EmbeddedKafka {
+        self.embedded.as_ref().expect("an embedded broker")
+    }
+
     pub fn method(&self) -> CountMethod {
         CountMethod::for_broker(self.embedded.is_some())
     }

@@ -1,0 +1,288 @@
+//! `soak`: one server at saturation for a long time (default 10 minutes), with the
+//! per-second timeline, the server's RSS sampled every 5 s, and the delivery check at the
+//! end. Connection-per-request against tokio-uring reproduces the blog's stall conditions
+//! (connection churn at saturation on 2 cores).
+//!
+//! `cargo run --release -p runtime-bench --bin soak -- --runtime tokio-uring --mode conn-per-request`
+//!
+//! Writes `<out>/<runtime>-<mode>.json` (summary and the load generator's report) and
+//! `<out>/<runtime>-<mode>.csv` (second, answered, errors, rss_kib). Exit 1 if any
+//! criterion failed: a stall, an error, a lost record, or RSS growth of 10% or more after
+//! warm-up.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use bench::loadgen::{self, LoadError, Mode, RunConfig, Workload};
+use bench::server::{Runtime, ServerConfig, ServerProcess};
+use clap::{Parser, ValueEnum};
+use common::config::parse_duration;
+use common::embedded::EmbeddedKafka;
+use common::landed::{CountMethod, TopicReader};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum RuntimeArg {
+    Tokio,
+    TokioPerCore,
+    TokioUring,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ModeArg {
+    Closed,
+    ConnPerRequest,
+}
+
+/// Hold a server at saturation and watch it.
+#[derive(Debug, Parser)]
+struct Args {
+    #[arg(long, value_enum)]
+    runtime: RuntimeArg,
+    #[arg(long, value_enum, default_value_t = ModeArg::Closed)]
+    mode: ModeArg,
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    duration: Duration,
+    /// RSS growth is measured from the end of this warm-up.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    warmup: Duration,
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    #[arg(long, default_value_t = 1)]
+    loadgen_threads: usize,
+    #[arg(long, default_value = "results/soak")]
+    out: PathBuf,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct SoakSummary {
+    runtime: String,
+    mode: String,
+    duration_s: f64,
+    connections: usize,
+    answered: u64,
+    ok: u64,
+    rate: f64,
+    errors: u64,
+    stalls: u64,
+    landed: u64,
+    lost: i64,
+    rss_after_warmup_kib: u64,
+    rss_max_after_warmup_kib: u64,
+    rss_end_kib: u64,
+    rss_growth_pct: f64,
+    min_answered_per_s: u64,
+    passed: bool,
+    problems: Vec<String>,
+    loadgen: loadgen::Report,
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("soak: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(a: Args) -> Result<bool> {
+    let runtime = match a.runtime {
+        RuntimeArg::Tokio => Runtime::Tokio,
+        RuntimeArg::TokioPerCore => Runtime::TokioPerCore,
+        RuntimeArg::TokioUring => Runtime::Uring,
+    };
+    let (mode, mode_label) = match a.mode {
+        ModeArg::Closed => (Mode::Closed, "keepalive"),
+        ModeArg::ConnPerRequest => (Mode::ConnPerRequest, "conn-per-request"),
+    };
+    let total = a.warmup + a.duration;
+    let needs = bench::preflight::Needs {
+        connections: a.connections,
+        backlog: 4096,
+        conn_per_request: mode == Mode::ConnPerRequest,
+        source_addrs: 64,
+        io_uring: runtime == Runtime::Uring,
+        port: None,
+    };
+    for f in bench::preflight::run(&needs) {
+        eprintln!("preflight: {f}");
+    }
+    let topic = "soak";
+    let broker = EmbeddedKafka::start(topic, 6).context("embedded broker")?;
+    let mut cfg = ServerConfig::new(runtime);
+    cfg.brokers = Some(broker.bootstrap().to_string());
+    cfg.topic = topic.into();
+    let server = ServerProcess::start(&cfg)?;
+    let reader = TopicReader::new(broker.bootstrap(), topic, CountMethod::Watermarks)?;
+    let before = reader.count()?;
+    eprintln!(
+        "soak: {} {mode_label}, {} connections, {:?} warm-up + {:?}, server pid {}",
+        runtime.label(),
+        a.connections,
+        a.warmup,
+        a.duration,
+        server.pid()
+    );
+
+    let pid = server.pid();
+    let done = Arc::new(AtomicBool::new(false));
+    let samples = Arc::new(Mutex::new(Vec::<(f64, u64)>::new()));
+    let sampler = {
+        let (done, samples) = (done.clone(), samples.clone());
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            while !done.load(Ordering::Relaxed) {
+                if let (Some(r), Ok(mut s)) = (rss_kib(pid), samples.lock()) {
+                    s.push((start.elapsed().as_secs_f64(), r));
+                }
+                let tick = Instant::now();
+                while tick.elapsed() < Duration::from_secs(5) && !done.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        })
+    };
+    // One run, the whole time measured (warm-up is only for the RSS baseline), so every
+    // request sent is in the delivery check.
+    let mut load = RunConfig::new(server.addr, Workload::post("/ingest", 100, 1));
+    load.mode = mode;
+    load.connections = a.connections;
+    load.threads = a.loadgen_threads;
+    load.duration = Some(total);
+    load.time_limit = total + Duration::from_secs(60);
+    load.server_pid = Some(pid);
+    load.progress = true;
+    let (report, stall) = match loadgen::run(&load) {
+        Ok(r) => (r, false),
+        Err(LoadError::Stalled(r)) => (*r, true),
+        Err(LoadError::TimeLimit { report, .. }) => (*report, true),
+        Err(e) => return Err(e.into()),
+    };
+    done.store(true, Ordering::Relaxed);
+    let _ = sampler.join();
+    let stderr_tail = server.stderr();
+    let exit = server.stop(Duration::from_secs(60));
+    let landed = reader.count()? - before;
+
+    let samples = samples.lock().map(|s| s.clone()).unwrap_or_default();
+    let warm = a.warmup.as_secs_f64();
+    let base = samples.iter().find(|(t, _)| *t >= warm).map_or(0, |s| s.1);
+    let max_after = samples
+        .iter()
+        .filter(|(t, _)| *t >= warm)
+        .map(|s| s.1)
+        .max()
+        .unwrap_or(0);
+    let end = samples.last().map_or(0, |s| s.1);
+    let growth = if base > 0 {
+        (max_after as f64 - base as f64) / base as f64 * 100.0
+    } else {
+        0.0
+    };
+    let min_per_s = report
+        .timeline
+        .iter()
+        .take(report.timeline.len().saturating_sub(1))
+        .map(|s| s.answered)
+        .min()
+        .unwrap_or(0);
+
+    let mut problems = Vec::new();
+    if stall {
+        problems.push(report.stall_summary());
+    }
+    if report.errors_total() > 0 {
+        problems.push(format!(
+            "{} requests failed: {:?}",
+            report.errors_total(),
+            report.errors
+        ));
+    }
+    if report.non_2xx() > 0 {
+        problems.push(format!(
+            "{} answers not 2xx: {:?}",
+            report.non_2xx(),
+            report.statuses
+        ));
+    }
+    if landed != report.ok {
+        problems.push(format!(
+            "{landed} records landed for {} 2xx answers",
+            report.ok
+        ));
+    }
+    if growth >= 10.0 {
+        problems.push(format!(
+            "server RSS grew {growth:.1}% after warm-up ({base} -> {max_after} KiB)"
+        ));
+    }
+    if !matches!(&exit, Ok(s) if s.success()) {
+        problems.push(format!("unclean exit: {exit:?}\n{stderr_tail}"));
+    }
+    let summary = SoakSummary {
+        runtime: runtime.label().into(),
+        mode: mode_label.into(),
+        duration_s: report.elapsed_s,
+        connections: a.connections,
+        answered: report.completed,
+        ok: report.ok,
+        rate: report.rate,
+        errors: report.errors_total(),
+        stalls: u64::from(stall),
+        landed,
+        lost: report.ok as i64 - landed as i64,
+        rss_after_warmup_kib: base,
+        rss_max_after_warmup_kib: max_after,
+        rss_end_kib: end,
+        rss_growth_pct: growth,
+        min_answered_per_s: min_per_s,
+        passed: problems.is_empty(),
+        problems: problems.clone(),
+        loadgen: report.clone(),
+    };
+    std::fs::create_dir_all(&a.out)?;
+    let stem = format!("{}-{mode_label}", runtime.label());
+    bench::suite::write_json(&a.out.join(format!("{stem}.json")), &summary)?;
+    let mut csv = String::from("second,answered,errors,rss_kib\n");
+    for s in &report.timeline {
+        let rss = samples
+            .iter()
+            .rev()
+            .find(|(t, _)| *t <= s.second as f64 + 1.0)
+            .map_or(0, |x| x.1);
+        csv.push_str(&format!("{},{},{},{rss}\n", s.second, s.answered, s.errors));
+    }
+    std::fs::write(a.out.join(format!("{stem}.csv")), csv)?;
+    println!(
+        "| {} | {mode_label} | {:.0} s | {} | {:.0} | {} | {} | {} | {} | {} -> {} KiB ({:+.1}%) | {} |",
+        runtime.label(),
+        report.elapsed_s,
+        report.completed,
+        report.rate,
+        min_per_s,
+        report.errors_total(),
+        u64::from(stall),
+        summary.lost,
+        base,
+        max_after,
+        growth,
+        if summary.passed { "pass" } else { "FAIL" }
+    );
+    for p in &problems {
+        eprintln!("soak: FAILED: {p}");
+    }
+    Ok(summary.passed)
+}

@@ -1,0 +1,433 @@
+//! Reliability under faults and hostile input, against every server: the broker going down
+//! and coming back (both ack modes), a tiny producer queue (backpressure), 10,000 idle
+//! connections, a crowd of slowloris clients, and a flood of garbage. Uses the embedded
+//! broker (its mock cluster can take the broker down), whatever `KAFKA_BROKERS` says.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bench::server::Runtime;
+use support::{body, get, metric, post, Broker, Client};
+
+macro_rules! suite {
+    ($($case:ident),* $(,)?) => {
+        mod tokio { $( #[test] fn $case() { super::$case(super::Runtime::Tokio) } )* }
+        mod tokio_per_core { $( #[test] fn $case() { super::$case(super::Runtime::TokioPerCore) } )* }
+        mod uring { $( #[test] fn $case() { super::$case(super::Runtime::Uring) } )* }
+    };
+}
+
+suite!(
+    broker_down_ack_delivered,
+    broker_down_ack_enqueued,
+    tiny_queue_backpressure,
+    ten_thousand_idle_connections,
+    slowloris_crowd,
+    garbage_flood,
+);
+
+/// One answered request as a client saw it.
+#[derive(Debug, Clone)]
+struct Seen {
+    /// Seconds since the load started, when the answer came.
+    at: f64,
+    latency: Duration,
+    status: u16,
+    retry_after: bool,
+    body: Vec<u8>,
+}
+
+/// `threads` clients post unique bodies until `until`, pausing `pause` between requests.
+fn load(
+    addr: std::net::SocketAddr,
+    threads: u64,
+    until: Duration,
+    pause: Duration,
+    start: Instant,
+) -> Vec<Seen> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let seen = seen.clone();
+            s.spawn(move || {
+                let mut c = Client::connect(addr);
+                for i in 0.. {
+                    if start.elapsed() > until {
+                        break;
+                    }
+                    let b = body(t * 100_000_000 + i, 48);
+                    let sent = Instant::now();
+                    let r = c.send(&post(&b)).and_then(|_| c.response());
+                    match r {
+                        Ok(r) => seen.lock().expect("lock").push(Seen {
+                            at: start.elapsed().as_secs_f64(),
+                            latency: sent.elapsed(),
+                            status: r.status,
+                            retry_after: r.head.to_ascii_lowercase().contains("retry-after: 1"),
+                            body: b,
+                        }),
+                        Err(e) => panic!("client {t}: {e} (the server must answer, not drop)"),
+                    }
+                    std::thread::sleep(pause);
+                }
+            });
+        }
+    });
+    let v = seen.lock().expect("lock").clone();
+    v
+}
+
+/// Broker down 2 s .. 7 s into a 14 s load: ack delivered answers 503 within the delivery
+/// timeout while it is down, recovers within 5 s once it is back, and every 200 is in Kafka.
+fn broker_down_ack_delivered(rt: Runtime) {
+    let broker = Broker::embedded("down-delivered", 3);
+    let server = broker.server(rt, &["--ack", "delivered", "--delivery-timeout", "3s"]);
+    let start = Instant::now();
+    let (down_at, up_at) = (2.0, 7.0);
+    let seen = std::thread::scope(|s| {
+        let load = s.spawn(|| {
+            load(
+                server.addr,
+                4,
+                Duration::from_secs(14),
+                Duration::from_millis(2),
+                start,
+            )
+        });
+        std::thread::sleep(Duration::from_secs_f64(down_at));
+        broker.mock().broker_down().expect("down");
+        std::thread::sleep(Duration::from_secs_f64(up_at - down_at));
+        broker.mock().broker_up().expect("up");
+        load.join().expect("load")
+    });
+    let exit = server.stop(Duration::from_secs(30)).expect("exit");
+    assert!(exit.success(), "{exit}");
+
+    let slowest = seen.iter().map(|s| s.latency).max().expect("answers");
+    assert!(
+        slowest < Duration::from_millis(3000 + 2500),
+        "an answer took {slowest:?} (delivery timeout 3 s)"
+    );
+    let unavailable = seen.iter().filter(|s| s.status == 503).count();
+    assert!(unavailable > 0, "no 503 while the broker was down");
+    assert!(
+        seen.iter().all(|s| s.status == 200 || s.status == 503),
+        "only 200 or 503"
+    );
+    let first_ok_after_up = seen
+        .iter()
+        .filter(|s| s.status == 200 && s.at > up_at)
+        .map(|s| s.at)
+        .fold(f64::MAX, f64::min);
+    assert!(
+        first_ok_after_up - up_at < 5.0,
+        "first 200 {:.1} s after the broker returned",
+        first_ok_after_up - up_at
+    );
+    assert!(
+        seen.iter().any(|s| s.status == 200 && s.at > 13.0),
+        "still serving at the end"
+    );
+    let landed: BTreeSet<Vec<u8>> = broker.values().into_iter().collect();
+    let missing = seen
+        .iter()
+        .filter(|s| s.status == 200 && !landed.contains(&s.body))
+        .count();
+    assert_eq!(
+        missing, 0,
+        "{missing} records answered 200 are not in Kafka"
+    );
+}
+
+/// Broker down for 5 s with ack enqueued and a 2,000-record queue: records wait in the queue
+/// (202) until it is full, then get 503 with Retry-After; after the broker returns every
+/// 202 is delivered and 202s resume within 5 s.
+fn broker_down_ack_enqueued(rt: Runtime) {
+    let broker = Broker::embedded("down-enqueued", 6);
+    let server = broker.server(rt, &["-X", "queue.buffering.max.messages=2000"]);
+    let reader = broker.reader();
+    let before = reader.count().expect("count");
+    let start = Instant::now();
+    let (down_at, up_at) = (1.0, 6.0);
+    let seen = std::thread::scope(|s| {
+        let load = s.spawn(|| {
+            load(
+                server.addr,
+                2,
+                Duration::from_secs(12),
+                Duration::from_millis(1),
+                start,
+            )
+        });
+        std::thread::sleep(Duration::from_secs_f64(down_at));
+        broker.mock().broker_down().expect("down");
+        std::thread::sleep(Duration::from_secs_f64(up_at - down_at));
+        broker.mock().broker_up().expect("up");
+        load.join().expect("load")
+    });
+    let queue_full = metric(server.addr, "kafka_queue_full_total");
+    let exit = server.stop(Duration::from_secs(30)).expect("exit");
+    assert!(exit.success(), "{exit}");
+
+    let accepted = seen.iter().filter(|s| s.status == 202).count() as u64;
+    let rejected: Vec<&Seen> = seen.iter().filter(|s| s.status == 503).collect();
+    assert!(
+        !rejected.is_empty(),
+        "the queue never filled while the broker was down"
+    );
+    assert!(
+        rejected.iter().all(|s| s.retry_after),
+        "503 for a full queue says Retry-After"
+    );
+    assert_eq!(
+        queue_full,
+        rejected.len() as u64,
+        "/metrics counts every queue-full rejection"
+    );
+    let accepted_while_down = seen
+        .iter()
+        .filter(|s| s.status == 202 && s.at > down_at + 0.2 && s.at < up_at)
+        .count();
+    assert!(
+        accepted_while_down > 0,
+        "records wait in the queue while the broker is down"
+    );
+    let first_ok_after_up = seen
+        .iter()
+        .filter(|s| s.status == 202 && s.at > up_at)
+        .map(|s| s.at)
+        .fold(f64::MAX, f64::min);
+    assert!(
+        first_ok_after_up - up_at < 5.0,
+        "202s resumed {:.1} s after the broker returned",
+        first_ok_after_up - up_at
+    );
+    let landed = reader.count().expect("count") - before;
+    assert_eq!(
+        landed, accepted,
+        "every 202 landed, nothing else (high watermarks)"
+    );
+}
+
+/// A 20-record producer queue under load: 503 with Retry-After, counted, memory bounded.
+fn tiny_queue_backpressure(rt: Runtime) {
+    let broker = Broker::embedded("backpressure", 3);
+    let server = broker.server(
+        rt,
+        &[
+            "-X",
+            "queue.buffering.max.messages=20",
+            "-X",
+            "linger.ms=50",
+        ],
+    );
+    let reader = broker.reader();
+    let before = reader.count().expect("count");
+    let seen = load(
+        server.addr,
+        8,
+        Duration::from_secs(3),
+        Duration::ZERO,
+        Instant::now(),
+    );
+    let rss = std::fs::read_to_string(format!("/proc/{}/status", server.pid()))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        })
+        .expect("rss");
+    let queue_full = metric(server.addr, "kafka_queue_full_total");
+    let exit = server.stop(Duration::from_secs(30)).expect("exit");
+    assert!(exit.success());
+    let rejected = seen.iter().filter(|s| s.status == 503).count() as u64;
+    let accepted = seen.iter().filter(|s| s.status == 202).count() as u64;
+    assert!(
+        rejected > 0 && accepted > 0,
+        "{accepted} accepted, {rejected} rejected"
+    );
+    assert!(seen
+        .iter()
+        .filter(|s| s.status == 503)
+        .all(|s| s.retry_after));
+    assert_eq!(queue_full, rejected);
+    assert!(rss < 256 * 1024, "server RSS {rss} KiB under backpressure");
+    assert_eq!(reader.count().expect("count") - before, accepted);
+}
+
+/// 10,000 concurrent idle connections are held, counted, and released; others are served
+/// meanwhile.
+fn ten_thousand_idle_connections(rt: Runtime) {
+    const N: usize = 10_000;
+    // One at a time: two would need 20,000 client fds in this process.
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    // This process holds N client sockets.
+    let (soft, hard) = nofile();
+    assert!(
+        hard >= (N + 500) as u64,
+        "hard fd limit {hard} is below what the test needs"
+    );
+    if soft < (N + 500) as u64 {
+        set_nofile(hard);
+    }
+    let broker = Broker::embedded("idle", 3);
+    let server = broker.server_with(rt, &[], Some(N as u32 + 1000));
+    let mut held = Vec::with_capacity(N);
+    for i in 0..N {
+        match std::net::TcpStream::connect(server.addr) {
+            Ok(s) => held.push(s),
+            Err(e) => panic!("connection {i}: {e}"),
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let open = loop {
+        let open = metric(server.addr, "connections_open");
+        if open > N as u64 || Instant::now() > deadline {
+            break open;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        open > N as u64,
+        "server holds {open} connections, expected {N} idle + this one"
+    );
+    assert_eq!(
+        Client::connect(server.addr)
+            .request(&post(b"while held"))
+            .status,
+        202
+    );
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let open = metric(server.addr, "connections_open");
+        if open <= 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{open} connections still open 20 s after release"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        Client::connect(server.addr).request(&post(b"after")).status,
+        202
+    );
+    let exit = server.stop(Duration::from_secs(30)).expect("exit");
+    assert!(exit.success());
+    assert_eq!(broker.values().len(), 2);
+}
+
+/// 200 slowloris connections are all closed by the header timeout while a normal client is
+/// served throughout.
+fn slowloris_crowd(rt: Runtime) {
+    let broker = Broker::embedded("loris-crowd", 3);
+    let server = broker.server(rt, &["--header-timeout", "1s"]);
+    let started = Instant::now();
+    let mut lorises: Vec<Client> = (0..200).map(|_| Client::connect(server.addr)).collect();
+    for c in &mut lorises {
+        c.send(b"POST /ingest HTTP/1.1\r\nHost: slow\r\n")
+            .expect("send");
+    }
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // Keep dribbling: one byte per connection every 300 ms.
+            while !stop.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(5) {
+                for c in &mut lorises {
+                    let _ = c.send(b"X");
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        });
+        let mut c = Client::connect(server.addr);
+        for i in 0..50 {
+            let r = c.request(&post(format!("served {i}").as_bytes()));
+            assert_eq!(r.status, 202);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(2500));
+        stop.store(true, Ordering::Relaxed);
+    });
+    let timeouts = metric(server.addr, "http_responses_total{code=\"408\"}");
+    assert_eq!(timeouts, 200, "every slowloris connection got 408");
+    assert!(metric(server.addr, "connections_open") <= 1);
+    let exit = server.stop(Duration::from_secs(30)).expect("exit");
+    assert!(exit.success());
+    assert_eq!(broker.values().len(), 50);
+}
+
+/// 100 connections each send 16 KiB of random bytes: each gets 400 and is closed; nothing
+/// is published; the server serves on.
+fn garbage_flood(rt: Runtime) {
+    let broker = Broker::embedded("garbage", 3);
+    let server = broker.server(rt, &[]);
+    std::thread::scope(|s| {
+        for t in 0..4u64 {
+            let addr = server.addr;
+            s.spawn(move || {
+                for i in 0..25u64 {
+                    let junk = body(t * 1000 + i, 16 * 1024);
+                    let mut c = Client::connect(addr);
+                    // The server may close before reading it all: a reset then is fine.
+                    let _ = c.send(&junk);
+                    match c.response() {
+                        Ok(r) => assert_eq!(r.status, 400, "{}", r.head),
+                        Err(e) => assert!(
+                            matches!(
+                                e.kind(),
+                                std::io::ErrorKind::ConnectionReset
+                                    | std::io::ErrorKind::UnexpectedEof
+                            ),
+                            "{e}"
+                        ),
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(
+        Client::connect(server.addr)
+            .request(&post(b"still here"))
+            .status,
+        202
+    );
+    assert_eq!(
+        Client::connect(server.addr)
+            .request(&get("/healthz"))
+            .status,
+        200
+    );
+    let bad = metric(server.addr, "http_responses_total{code=\"400\"}");
+    assert!(bad >= 95, "{bad} of 100 garbage connections answered 400");
+    assert_eq!(metric(server.addr, "kafka_records_enqueued_total"), 1);
+    let exit = server.stop(Duration::from_secs(30)).expect("exit");
+    assert!(exit.success());
+}
+
+fn nofile() -> (u64, u64) {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit struct we own.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) };
+    (r.rlim_cur, r.rlim_max)
+}
+
+fn set_nofile(n: u64) {
+    let (_, hard) = nofile();
+    let r = libc::rlimit {
+        rlim_cur: n,
+        rlim_max: hard,
+    };
+    // SAFETY: setrlimit reads one rlimit struct we own.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) };
+}
