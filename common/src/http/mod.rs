@@ -8,6 +8,8 @@
 //! No sockets, no clocks, no runtime: the servers feed bytes and write bytes.
 
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod parse;
 pub mod response;
 
