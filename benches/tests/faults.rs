@@ -3,6 +3,7 @@
 //! connections, a crowd of slowloris clients, and a flood of garbage. Uses the embedded
 //! broker (its mock cluster can take the broker down), whatever `KAFKA_BROKERS` says.
 
+#[macro_use]
 mod support;
 
 use std::collections::BTreeSet;
@@ -12,14 +13,6 @@ use std::time::{Duration, Instant};
 
 use bench::server::Runtime;
 use support::{body, get, metric, post, Broker, Client};
-
-macro_rules! suite {
-    ($($case:ident),* $(,)?) => {
-        mod tokio { $( #[test] fn $case() { super::$case(super::Runtime::Tokio) } )* }
-        mod tokio_per_core { $( #[test] fn $case() { super::$case(super::Runtime::TokioPerCore) } )* }
-        mod uring { $( #[test] fn $case() { super::$case(super::Runtime::Uring) } )* }
-    };
-}
 
 suite!(
     broker_down_ack_delivered,
@@ -81,28 +74,38 @@ fn load(
     v
 }
 
+/// Runs `load(start)` while the broker goes down at `down_at` s and back up at `up_at` s.
+fn with_outage(
+    broker: &Broker,
+    down_at: f64,
+    up_at: f64,
+    load: impl FnOnce(Instant) -> Vec<Seen> + Send,
+) -> Vec<Seen> {
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        let running = s.spawn(move || load(start));
+        std::thread::sleep(Duration::from_secs_f64(down_at));
+        broker.mock().broker_down().expect("down");
+        std::thread::sleep(Duration::from_secs_f64(up_at - down_at));
+        broker.mock().broker_up().expect("up");
+        running.join().expect("load")
+    })
+}
+
 /// Broker down 2 s .. 7 s into a 14 s load: ack delivered answers 503 within the delivery
 /// timeout while it is down, recovers within 5 s once it is back, and every 200 is in Kafka.
 fn broker_down_ack_delivered(rt: Runtime) {
     let broker = Broker::embedded("down-delivered", 3);
     let server = broker.server(rt, &["--ack", "delivered", "--delivery-timeout", "3s"]);
-    let start = Instant::now();
     let (down_at, up_at) = (2.0, 7.0);
-    let seen = std::thread::scope(|s| {
-        let load = s.spawn(|| {
-            load(
-                server.addr,
-                4,
-                Duration::from_secs(14),
-                Duration::from_millis(2),
-                start,
-            )
-        });
-        std::thread::sleep(Duration::from_secs_f64(down_at));
-        broker.mock().broker_down().expect("down");
-        std::thread::sleep(Duration::from_secs_f64(up_at - down_at));
-        broker.mock().broker_up().expect("up");
-        load.join().expect("load")
+    let seen = with_outage(&broker, down_at, up_at, |start| {
+        load(
+            server.addr,
+            4,
+            Duration::from_secs(14),
+            Duration::from_millis(2),
+            start,
+        )
     });
     let exit = server.stop(Duration::from_secs(30)).expect("exit");
     assert!(exit.success(), "{exit}");
@@ -151,23 +154,15 @@ fn broker_down_ack_enqueued(rt: Runtime) {
     let server = broker.server(rt, &["-X", "queue.buffering.max.messages=2000"]);
     let reader = broker.reader();
     let before = reader.count().expect("count");
-    let start = Instant::now();
     let (down_at, up_at) = (1.0, 6.0);
-    let seen = std::thread::scope(|s| {
-        let load = s.spawn(|| {
-            load(
-                server.addr,
-                2,
-                Duration::from_secs(12),
-                Duration::from_millis(1),
-                start,
-            )
-        });
-        std::thread::sleep(Duration::from_secs_f64(down_at));
-        broker.mock().broker_down().expect("down");
-        std::thread::sleep(Duration::from_secs_f64(up_at - down_at));
-        broker.mock().broker_up().expect("up");
-        load.join().expect("load")
+    let seen = with_outage(&broker, down_at, up_at, |start| {
+        load(
+            server.addr,
+            2,
+            Duration::from_secs(12),
+            Duration::from_millis(1),
+            start,
+        )
     });
     let queue_full = metric(server.addr, "kafka_queue_full_total");
     let exit = server.stop(Duration::from_secs(30)).expect("exit");

@@ -5,6 +5,7 @@
 //! With `KAFKA_BROKERS` set (CI sets it to a tansu broker) the same cases run against that
 //! broker; otherwise each case starts an embedded broker.
 
+#[macro_use]
 mod support;
 
 use std::collections::BTreeSet;
@@ -14,15 +15,6 @@ use std::time::{Duration, Instant};
 
 use bench::server::Runtime;
 use support::{body, get, metric, post, Broker, Client};
-
-/// Generates `mod <runtime> { #[test] fn <case>() }` for every runtime and case.
-macro_rules! suite {
-    ($($case:ident),* $(,)?) => {
-        mod tokio { $( #[test] fn $case() { super::$case(super::Runtime::Tokio) } )* }
-        mod tokio_per_core { $( #[test] fn $case() { super::$case(super::Runtime::TokioPerCore) } )* }
-        mod uring { $( #[test] fn $case() { super::$case(super::Runtime::Uring) } )* }
-    };
-}
 
 suite!(
     keep_alive_posts_land_byte_for_byte,

@@ -45,6 +45,28 @@ pub enum StartError {
     Signals(std::io::Error),
 }
 
+/// A server binary's `main`: parse the shared CLI, start the service, hand it to `run`
+/// (the runtime and its accept loops, returning once they stopped), then flush and report.
+/// Any start-up error is printed with the binary's name and exits 1.
+pub fn main(
+    name: &'static str,
+    run: impl FnOnce(&Service) -> Result<(), Box<dyn std::error::Error>>,
+) -> ExitCode {
+    use clap::Parser;
+    let service = match Service::start(name, ServerArgs::parse()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = run(&service) {
+        eprintln!("{name}: {e}");
+        return ExitCode::FAILURE;
+    }
+    service.finish()
+}
+
 /// Set once SIGTERM or SIGINT arrives.
 #[derive(Debug, Clone)]
 pub struct Shutdown(watch::Receiver<bool>);

@@ -11,7 +11,11 @@ fn fuzz_corpus_replays_clean() {
         let path = entry.expect("entry").path();
         let data = std::fs::read(&path).expect("read");
         let result = std::panic::catch_unwind(|| common::http::fuzzing::check(&data));
-        assert!(result.is_ok(), "corpus input {} fails the property", path.display());
+        assert!(
+            result.is_ok(),
+            "corpus input {} fails the property",
+            path.display()
+        );
         n += 1;
     }
     assert!(n >= 10, "only {n} corpus inputs in {}", dir.display());

@@ -9,8 +9,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use bytes::BytesMut;
-use clap::Parser;
-use common::config::{Flavour, ServerArgs};
+use common::config::Flavour;
 use common::service::{Service, Worker};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -23,18 +22,7 @@ const READ_BUF: usize = 16 * 1024;
 const LINGER: Duration = Duration::from_millis(500);
 
 fn main() -> ExitCode {
-    let service = match Service::start("server-tokio", ServerArgs::parse()) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("server-tokio: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    if let Err(e) = run(&service) {
-        eprintln!("server-tokio: {e}");
-        return ExitCode::FAILURE;
-    }
-    service.finish()
+    common::service::main("server-tokio", run)
 }
 
 fn run(service: &Service) -> Result<(), Box<dyn std::error::Error>> {

@@ -14,8 +14,6 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use bytes::BytesMut;
-use clap::Parser;
-use common::config::ServerArgs;
 use common::service::{Service, Worker};
 use tokio::time::{sleep, sleep_until, timeout, Duration};
 use tokio_uring::buf::BoundedBuf;
@@ -30,18 +28,7 @@ const LINGER: Duration = Duration::from_millis(500);
 const RING_ENTRIES: u32 = 1024;
 
 fn main() -> ExitCode {
-    let service = match Service::start("server-uring", ServerArgs::parse()) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("server-uring: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    if let Err(e) = run(&service) {
-        eprintln!("server-uring: {e}");
-        return ExitCode::FAILURE;
-    }
-    service.finish()
+    common::service::main("server-uring", run)
 }
 
 fn run(service: &Service) -> Result<(), Box<dyn std::error::Error>> {

@@ -4,6 +4,16 @@
 
 #![allow(dead_code)]
 
+/// `suite!(case, ...)` generates `mod tokio`, `mod tokio_per_core` and `mod uring`, each
+/// with one `#[test]` per case calling `case(Runtime::...)`: one suite, every server.
+macro_rules! suite {
+    ($($case:ident),* $(,)?) => {
+        mod tokio { $( #[test] fn $case() { super::$case(bench::server::Runtime::Tokio) } )* }
+        mod tokio_per_core { $( #[test] fn $case() { super::$case(bench::server::Runtime::TokioPerCore) } )* }
+        mod uring { $( #[test] fn $case() { super::$case(bench::server::Runtime::Uring) } )* }
+    };
+}
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -56,7 +56,11 @@ pub fn check(data: &[u8]) {
     let n = whole.len().min(split.len());
     assert_eq!(whole[..n], split[..n], "split feeding changed a request");
     if !whole_err && !split_err {
-        assert_eq!(whole.len(), split.len(), "split feeding changed the request count");
+        assert_eq!(
+            whole.len(),
+            split.len(),
+            "split feeding changed the request count"
+        );
     }
     assert_eq!(whole_err, split_err, "an error in one feeding only");
 
