@@ -4,7 +4,7 @@
 # Kafka-vs-null-sink ratio (issue 3) when called with `sink`.
 #
 #   scripts/loadgen-vs-wrk.sh [rounds=5] [seconds=10] [connections=64]
-#   scripts/loadgen-vs-wrk.sh sink [rounds=3] [seconds=10]
+#   scripts/loadgen-vs-wrk.sh sink [rounds=3] [seconds=10]    (CLIENT=loadgen to drive it with loadgen)
 #
 # Needs wrk (Debian package `wrk`) and release builds (built here if missing).
 set -euo pipefail
@@ -43,14 +43,16 @@ lg_rate() {
 
 if [ "${1:-}" = sink ]; then
   rounds=${2:-3}; secs=${3:-10}
+  rate=wrk_rate
+  [ "${CLIENT:-wrk}" = loadgen ] && rate=lg_rate
   for bin in server-tokio server-uring; do
     kafka=(); null=()
     for _ in $(seq 1 "$rounds"); do
-      start_server "./target/release/$bin"; kafka+=("$(wrk_rate 64 "$secs")"); stop_server
-      start_server "./target/release/$bin" --sink null; null+=("$(wrk_rate 64 "$secs")"); stop_server
+      start_server "./target/release/$bin"; kafka+=("$($rate 64 "$secs")"); stop_server
+      start_server "./target/release/$bin" --sink null; null+=("$($rate 64 "$secs")"); stop_server
     done
     k=$(printf '%s\n' "${kafka[@]}" | median); n=$(printf '%s\n' "${null[@]}" | median)
-    echo "$bin: kafka (ack enqueued) ${kafka[*]} -> median $k; null sink ${null[*]} -> median $n; ratio $(python3 -c "print(round($k/$n,3))")"
+    echo "$bin (client ${CLIENT:-wrk}): kafka (ack enqueued) ${kafka[*]} -> median $k; null sink ${null[*]} -> median $n; ratio $(python3 -c "print(round($k/$n,3))")"
   done
   exit 0
 fi

@@ -4,7 +4,10 @@
 //! - `split`: servers pinned to the upper half of the cores this process may use, the load
 //!   generator and the embedded broker (threads of this process) to the lower half.
 //!
-//! Chosen by `BENCH_LAYOUT`; recorded in env.json.
+//! Chosen by `BENCH_LAYOUT`; recorded in env.json. The default is `split` (on 2+ cores):
+//! measured on the 2-core dev machine (results/README.md, "CPU layout"), it gave the
+//! servers a core of their own instead of one they share with the load generator and the
+//! broker, with higher and less contended throughput; run-to-run stability was alike.
 
 use anyhow::{bail, Result};
 
@@ -21,10 +24,12 @@ pub enum Layout {
 }
 
 impl Layout {
-    /// `BENCH_LAYOUT=shared|split`, over the CPUs this process may run on.
+    /// `BENCH_LAYOUT=shared|split` (default split, shared on one core), over the CPUs
+    /// this process may run on.
     pub fn from_env() -> Result<Self> {
         let cores = allowed_cpus();
         match std::env::var("BENCH_LAYOUT").as_deref() {
+            Err(_) | Ok("") if cores.len() >= 2 => Self::split(cores),
             Err(_) | Ok("") | Ok("shared") => Ok(Self::Shared { cores }),
             Ok("split") => Self::split(cores),
             Ok(other) => bail!("BENCH_LAYOUT={other}: expected shared or split"),
