@@ -63,18 +63,7 @@ pub fn markdown(a_name: &str, a: &Summary, b_name: &str, b: &Summary) -> String 
     let mut o = String::new();
     let _ = writeln!(o, "# {b_name} compared with {a_name}\n");
     for (name, s) in [(a_name, a), (b_name, b)] {
-        let e = &s.env;
-        let _ = writeln!(
-            o,
-            "- {name}: {} · profile `{}` · Kafka {} · {} · {} cores · kernel {} · layout {}",
-            s.generated_at,
-            s.setup.profile,
-            s.setup.kafka,
-            e.cpu_model.as_deref().unwrap_or("?"),
-            e.cores,
-            e.kernel.as_deref().unwrap_or("?"),
-            e.cpu_layout
-        );
+        let _ = writeln!(o, "- {name}: {}", s.run_line());
     }
     let _ = writeln!(o, "\n## Throughput (req/s estimate [95% interval])\n");
     let _ = writeln!(
@@ -92,9 +81,7 @@ pub fn markdown(a_name: &str, a: &Summary, b_name: &str, b: &Summary) -> String 
         None => "—".into(),
     };
     for r in rows(a, b) {
-        let change = r.change.map_or("—".into(), |c| {
-            format!("{:.3} [{:.3}, {:.3}]", c.estimate, c.lower, c.upper)
-        });
+        let change = r.change.map_or("—".into(), |c| c.fmt_ratio());
         let note = match r.overlap {
             Some(true) => "intervals overlap: no difference shown",
             Some(false) => "",
@@ -119,9 +106,7 @@ pub fn markdown(a_name: &str, a: &Summary, b_name: &str, b: &Summary) -> String 
             .iter()
             .find(|x| x.spec.name == w)
             .and_then(|x| x.ratio_uring_tokio)
-            .map_or("—".into(), |r| {
-                format!("{:.3} [{:.3}, {:.3}]", r.estimate, r.lower, r.upper)
-            })
+            .map_or("—".into(), |r| r.fmt_ratio())
     };
     let mut seen = Vec::new();
     for w in a.workloads.iter().chain(&b.workloads) {

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 pub struct Environment {
     pub hostname: Option<String>,
     pub cpu_model: Option<String>,
-    /// Logical CPUs this process may run on.
+    /// Logical CPUs online on the machine (not this process's affinity: a `split` bench
+    /// pins itself to half of them).
     pub cores: usize,
     pub memory_kib: Option<u64>,
     pub kernel: Option<String>,
@@ -63,7 +64,7 @@ impl Environment {
                 l.strip_prefix("model name")
                     .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
             }),
-            cores: std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            cores: crate::layout::online_cpus(),
             memory_kib: meminfo
                 .lines()
                 .find_map(|l| l.strip_prefix("MemTotal:"))

@@ -14,6 +14,17 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// A workload's name, right-aligned left of its row of bars, centred at `y`.
+fn row_label(o: &mut String, left: f64, y: f64, name: &str) {
+    let _ = write!(
+        o,
+        r#"<text x="{}" y="{}" text-anchor="end" class="l">{}</text>"#,
+        left - 8.0,
+        y + 4.0,
+        esc(name)
+    );
+}
+
 /// Horizontal bars with interval whiskers: one row per workload, one bar per runtime.
 fn throughput_chart(s: &Summary, labels: &[String]) -> String {
     let max = s
@@ -30,12 +41,11 @@ fn throughput_chart(s: &Summary, labels: &[String]) -> String {
     );
     for (i, w) in s.workloads.iter().enumerate() {
         let y0 = 10.0 + i as f64 * row;
-        let _ = write!(
-            o,
-            r#"<text x="{}" y="{}" text-anchor="end" class="l">{}</text>"#,
-            left - 8.0,
-            y0 + bar * labels.len() as f64 / 2.0 + 4.0,
-            esc(&w.spec.name)
+        row_label(
+            &mut o,
+            left,
+            y0 + bar * labels.len() as f64 / 2.0,
+            &w.spec.name,
         );
         for (j, l) in labels.iter().enumerate() {
             let Some(t) = w
@@ -136,12 +146,11 @@ fn latency_chart(s: &Summary, labels: &[String]) -> String {
     }
     for (i, w) in s.workloads.iter().enumerate() {
         let y0 = 10.0 + i as f64 * row;
-        let _ = write!(
-            o,
-            r#"<text x="{}" y="{}" text-anchor="end" class="l">{}</text>"#,
-            left - 8.0,
-            y0 + bar * labels.len() as f64 / 2.0 + 4.0,
-            esc(&w.spec.name)
+        row_label(
+            &mut o,
+            left,
+            y0 + bar * labels.len() as f64 / 2.0,
+            &w.spec.name,
         );
         for (j, l) in labels.iter().enumerate() {
             let Some(lat) = w
@@ -191,17 +200,10 @@ svg .l{{font-size:11px}}svg .v{{font-size:10px;fill:#444}}svg .w{{stroke:#000;st
 .key span{{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;vertical-align:middle}}code{{font-size:12px}}</style></head><body>
 <h1>runtime-bench: tokio vs tokio-uring</h1>"#
     );
-    let e = &s.env;
     let _ = write!(
         o,
-        "<p>Generated {} · profile <code>{}</code> · Kafka: {} · {} · {} cores · kernel {} · librdkafka {} · <a href=\"{}\">criterion's reports</a></p>",
-        esc(&s.generated_at),
-        esc(&s.setup.profile),
-        esc(&s.setup.kafka),
-        esc(e.cpu_model.as_deref().unwrap_or("unknown CPU")),
-        e.cores,
-        esc(e.kernel.as_deref().unwrap_or("?")),
-        esc(&e.librdkafka),
+        "<p>{} · <a href=\"{}\">criterion's reports</a></p>",
+        esc(&s.run_line()),
         esc(criterion_link)
     );
     if s.passed() {

@@ -17,27 +17,14 @@ fn interval(i: &Option<Interval>) -> String {
 }
 
 fn ratio(i: &Option<Interval>) -> String {
-    match i {
-        Some(r) => format!("**{:.3}** [{:.3}, {:.3}]", r.estimate, r.lower, r.upper),
-        None => "—".into(),
-    }
+    i.map_or("—".into(), |r| r.fmt_ratio())
 }
 
 pub fn render(s: &Summary) -> String {
     let mut o = String::new();
     let e = &s.env;
     let _ = writeln!(o, "# runtime-bench: tokio vs tokio-uring\n");
-    let _ = writeln!(
-        o,
-        "Generated {} · profile `{}` · Kafka: {} · {} · {} cores · kernel {} · librdkafka {}\n",
-        s.generated_at,
-        s.setup.profile,
-        s.setup.kafka,
-        e.cpu_model.as_deref().unwrap_or("unknown CPU"),
-        e.cores,
-        e.kernel.as_deref().unwrap_or("?"),
-        e.librdkafka
-    );
+    let _ = writeln!(o, "{}\n", s.run_line());
     if s.passed() {
         let _ = writeln!(o, "**All workloads verified**: records in Kafka equal 2xx answers, no errors, no stalls.\n");
     } else {

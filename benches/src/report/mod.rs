@@ -42,6 +42,14 @@ impl Interval {
         }
     }
 
+    /// `1.234 [1.100, 1.400]`: a ratio with its bounds.
+    pub fn fmt_ratio(&self) -> String {
+        format!(
+            "{:.3} [{:.3}, {:.3}]",
+            self.estimate, self.lower, self.upper
+        )
+    }
+
     pub fn overlaps(&self, other: &Interval) -> bool {
         self.lower <= other.upper && other.lower <= self.upper
     }
@@ -97,6 +105,23 @@ pub struct Summary {
 impl Summary {
     pub fn passed(&self) -> bool {
         self.problems.is_empty()
+    }
+
+    /// One line saying what was run where: time, profile, Kafka, CPU, cores, kernel,
+    /// librdkafka, layout. Plain text (escape it for HTML).
+    pub fn run_line(&self) -> String {
+        let e = &self.env;
+        format!(
+            "Generated {} · profile {} · Kafka: {} · {} · {} cores · kernel {} · librdkafka {} · layout {}",
+            self.generated_at,
+            self.setup.profile,
+            self.setup.kafka,
+            e.cpu_model.as_deref().unwrap_or("unknown CPU"),
+            e.cores,
+            e.kernel.as_deref().unwrap_or("?"),
+            e.librdkafka,
+            e.cpu_layout
+        )
     }
 
     pub fn runtime(&self, workload: &str, runtime: Runtime) -> Option<&RuntimeResult> {
