@@ -95,6 +95,14 @@ impl Layout {
     }
 }
 
+/// CPUs online on the machine, whatever this thread's affinity (which
+/// `available_parallelism` would report after [`Layout::pin_this_process`]).
+pub fn online_cpus() -> usize {
+    // SAFETY: sysconf reads a system value.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    usize::try_from(n).ok().filter(|&n| n > 0).unwrap_or(1)
+}
+
 /// The CPUs the calling thread may run on.
 pub fn allowed_cpus() -> Vec<usize> {
     // SAFETY: a zeroed cpu_set_t is a valid empty set; sched_getaffinity fills it.
@@ -156,5 +164,14 @@ mod tests {
     #[test]
     fn this_process_has_cpus() {
         assert!(!allowed_cpus().is_empty());
+        assert!(online_cpus() >= allowed_cpus().len());
+        // Pinning a thread does not change what the machine has.
+        let before = online_cpus();
+        std::thread::spawn(move || {
+            set_affinity(&allowed_cpus()[..1]).expect("pin");
+            assert_eq!(online_cpus(), before);
+        })
+        .join()
+        .expect("thread");
     }
 }

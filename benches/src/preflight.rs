@@ -227,7 +227,7 @@ pub fn facts(needs: &Needs) -> Facts {
         io_uring: crate::report::env::io_uring_available(),
         memlock: rlimit(libc::RLIMIT_MEMLOCK).map(|(soft, _)| soft),
         kernel,
-        cores: std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        cores: crate::layout::online_cpus(),
         port_free: needs.port.map(|p| std::net::TcpListener::bind(p).is_ok()),
     }
 }
