@@ -25,6 +25,28 @@ fn row_label(o: &mut String, left: f64, y: f64, name: &str) {
     );
 }
 
+/// Walks a chart's grid: one row per workload (labelled), one bar slot per runtime label;
+/// calls `draw(svg, j, y, value)` for each runtime that has a value. `geom` is
+/// (left margin, bar height, row height).
+fn grid<T>(
+    o: &mut String,
+    s: &Summary,
+    labels: &[String],
+    (left, bar, row): (f64, f64, f64),
+    pick: impl Fn(&super::RuntimeResult) -> Option<T>,
+    mut draw: impl FnMut(&mut String, usize, f64, T),
+) {
+    for (i, w) in s.workloads.iter().enumerate() {
+        let y0 = 10.0 + i as f64 * row;
+        row_label(o, left, y0 + bar * labels.len() as f64 / 2.0, &w.spec.name);
+        for (j, l) in labels.iter().enumerate() {
+            if let Some(v) = w.runtimes.iter().find(|r| &r.label == l).and_then(&pick) {
+                draw(o, j, y0 + j as f64 * bar, v);
+            }
+        }
+    }
+}
+
 /// Horizontal bars with interval whiskers: one row per workload, one bar per runtime.
 fn throughput_chart(s: &Summary, labels: &[String]) -> String {
     let max = s
@@ -39,24 +61,14 @@ fn throughput_chart(s: &Summary, labels: &[String]) -> String {
         r#"<svg viewBox="0 0 {} {height}" width="100%" role="img" aria-label="throughput">"#,
         left + width + 90.0
     );
-    for (i, w) in s.workloads.iter().enumerate() {
-        let y0 = 10.0 + i as f64 * row;
-        row_label(
-            &mut o,
-            left,
-            y0 + bar * labels.len() as f64 / 2.0,
-            &w.spec.name,
-        );
-        for (j, l) in labels.iter().enumerate() {
-            let Some(t) = w
-                .runtimes
-                .iter()
-                .find(|r| &r.label == l)
-                .and_then(|r| r.thrpt)
-            else {
-                continue;
-            };
-            let y = y0 + j as f64 * bar;
+    grid(
+        &mut o,
+        s,
+        labels,
+        (left, bar, row),
+        |r| r.thrpt,
+        |o, j, y, t| {
+            let l = &labels[j];
             let x = |v: f64| left + v / max * width;
             let _ = write!(
                 o,
@@ -90,8 +102,8 @@ fn throughput_chart(s: &Summary, labels: &[String]) -> String {
                 ym + 4.0,
                 human_rate(t.estimate)
             );
-        }
-    }
+        },
+    );
     o.push_str("</svg>");
     o
 }
@@ -144,24 +156,14 @@ fn latency_chart(s: &Summary, labels: &[String]) -> String {
         );
         p += 1.0;
     }
-    for (i, w) in s.workloads.iter().enumerate() {
-        let y0 = 10.0 + i as f64 * row;
-        row_label(
-            &mut o,
-            left,
-            y0 + bar * labels.len() as f64 / 2.0,
-            &w.spec.name,
-        );
-        for (j, l) in labels.iter().enumerate() {
-            let Some(lat) = w
-                .runtimes
-                .iter()
-                .find(|r| &r.label == l)
-                .and_then(|r| r.latency)
-            else {
-                continue;
-            };
-            let y = y0 + j as f64 * bar;
+    grid(
+        &mut o,
+        s,
+        labels,
+        (left, bar, row),
+        |r| r.latency,
+        |o, j, y, lat| {
+            let l = &labels[j];
             let c = COLORS[j % COLORS.len()];
             let (a, b, d) = (x(lat.p50 as f64), x(lat.p99 as f64), x(lat.p999 as f64));
             let _ = write!(
@@ -181,8 +183,8 @@ fn latency_chart(s: &Summary, labels: &[String]) -> String {
                 y + (bar - 2.0) / 2.0,
                 lat.p999
             );
-        }
-    }
+        },
+    );
     o.push_str("</svg>");
     o
 }
