@@ -44,36 +44,44 @@ pub fn server_facts(pid: u32, port: u16) -> ServerFacts {
 }
 
 /// Counts sockets whose local or remote port is `port`, by state, from /proc/net/tcp text.
+///
+/// Runs when a load has stalled, often right after heavy connection churn has left tens of
+/// thousands of TIME_WAIT sockets in the table: so it allocates nothing per line and compares
+/// the port as the kernel prints it (`:1F90`) instead of parsing every address.
 pub fn socket_states_on_port(table: &str, port: u16) -> BTreeMap<String, u64> {
-    let mut out = BTreeMap::new();
+    let suffix = format!(":{port:04X}");
+    let mut counts = [0u64; 12];
     for line in table.lines().skip(1) {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() < 4 {
+        let mut f = line.split_ascii_whitespace().skip(1);
+        let (Some(local), Some(remote), Some(state)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        if !local.ends_with(&suffix) && !remote.ends_with(&suffix) {
             continue;
         }
-        let port_of = |a: &str| {
-            a.rsplit(':')
-                .next()
-                .and_then(|p| u16::from_str_radix(p, 16).ok())
-        };
-        if port_of(f[1]) != Some(port) && port_of(f[2]) != Some(port) {
-            continue;
+        // Codes 1..=11 are named below; anything else (0, NEW_SYN_RECV...) counts as OTHER.
+        let code = usize::from(u8::from_str_radix(state, 16).unwrap_or(0));
+        counts[if code < counts.len() { code } else { 0 }] += 1;
+    }
+    const NAMES: [&str; 12] = [
+        "OTHER",
+        "ESTABLISHED",
+        "SYN_SENT",
+        "SYN_RECV",
+        "FIN_WAIT1",
+        "FIN_WAIT2",
+        "TIME_WAIT",
+        "CLOSE",
+        "CLOSE_WAIT",
+        "LAST_ACK",
+        "LISTEN",
+        "CLOSING",
+    ];
+    let mut out = BTreeMap::new();
+    for (name, n) in NAMES.iter().zip(counts) {
+        if n > 0 {
+            *out.entry((*name).to_string()).or_default() += n;
         }
-        let state = match f[3] {
-            "01" => "ESTABLISHED",
-            "02" => "SYN_SENT",
-            "03" => "SYN_RECV",
-            "04" => "FIN_WAIT1",
-            "05" => "FIN_WAIT2",
-            "06" => "TIME_WAIT",
-            "07" => "CLOSE",
-            "08" => "CLOSE_WAIT",
-            "09" => "LAST_ACK",
-            "0A" => "LISTEN",
-            "0B" => "CLOSING",
-            _ => "OTHER",
-        };
-        *out.entry(state.to_string()).or_default() += 1;
     }
     out
 }
@@ -95,6 +103,15 @@ mod tests {
         assert_eq!(s.get("ESTABLISHED"), Some(&2));
         assert_eq!(s.get("TIME_WAIT"), Some(&1));
         assert_eq!(s.values().sum::<u64>(), 4);
+        // Another port's sockets and unknown states are not mistaken for ours.
+        let odd = "  sl  local_address rem_address   st\n\
+   0: 0100007F:1F90 0100007F:C350 0C 00000000:00000000\n\
+   1: 0100007F:1F91 0100007F:C350 01 00000000:00000000\n\
+   2: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A\n";
+        let s = socket_states_on_port(odd, 8080);
+        assert_eq!(s.get("OTHER"), Some(&1));
+        assert_eq!(s.get("LISTEN"), Some(&1));
+        assert_eq!(s.values().sum::<u64>(), 2);
     }
 
     #[test]
