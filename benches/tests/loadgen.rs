@@ -14,25 +14,38 @@ use common::http::{Limits, Parser};
 
 /// A blocking server: a thread per connection, answers each request with 202 (or 503 every
 /// `fail_every`-th) until it has answered `answer_limit` in total, then goes silent.
+/// With `idle_close`, a connection that sends nothing for that long is closed.
 struct TinyServer {
     addr: SocketAddr,
     answered: Arc<AtomicU64>,
+    accepted: Arc<AtomicU64>,
 }
 
 impl TinyServer {
     fn start(answer_limit: u64, fail_every: u64) -> Self {
+        Self::with_idle_close(answer_limit, fail_every, None)
+    }
+
+    fn with_idle_close(answer_limit: u64, fail_every: u64, idle_close: Option<Duration>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let answered = Arc::new(AtomicU64::new(0));
-        let counter = answered.clone();
+        let accepted = Arc::new(AtomicU64::new(0));
+        let (counter, conns) = (answered.clone(), accepted.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { continue };
+                conns.fetch_add(1, Ordering::Relaxed);
+                let _ = conn.set_read_timeout(idle_close);
                 let counter = counter.clone();
                 std::thread::spawn(move || serve(conn, &counter, answer_limit, fail_every));
             }
         });
-        Self { addr, answered }
+        Self {
+            addr,
+            answered,
+            accepted,
+        }
     }
 }
 
@@ -222,4 +235,44 @@ fn nothing_listening_is_counted_as_refused() {
             r.errors
         );
     }
+}
+
+#[test]
+fn a_session_keeps_its_connections_across_runs() {
+    let server = TinyServer::start(u64::MAX, 0);
+    for mode in [Mode::Closed, Mode::Pipelined { depth: 4 }] {
+        let before = server.accepted.load(Ordering::Relaxed);
+        let mut session = loadgen::Session::start(&config(server.addr, mode)).expect("start");
+        for run in 0..5 {
+            let r = session.run(Some(1000), None).expect("run");
+            assert_eq!((r.completed, r.ok), (1000, 1000), "{mode:?} run {run}");
+            assert_eq!(r.errors_total(), 0, "{mode:?} run {run}: {:?}", r.errors);
+            // The 8 connections are opened once and counted in the first run only.
+            assert_eq!(
+                r.connects,
+                if run == 0 { 8 } else { 0 },
+                "{mode:?} run {run}"
+            );
+        }
+        let r = session
+            .run(None, Some(Duration::from_millis(300)))
+            .expect("timed run");
+        assert!(r.completed > 0 && r.errors_total() == 0, "{:?}", r.errors);
+        assert_eq!(server.accepted.load(Ordering::Relaxed) - before, 8);
+    }
+}
+
+#[test]
+fn connections_closed_while_idle_are_replaced_before_the_next_run() {
+    let server = TinyServer::with_idle_close(u64::MAX, 0, Some(Duration::from_millis(100)));
+    let mut session = loadgen::Session::start(&config(server.addr, Mode::Closed)).expect("start");
+    let first = session.run(Some(500), None).expect("first run");
+    assert_eq!(first.connects, 8);
+    // Long enough for the server to close all 8 idle connections.
+    std::thread::sleep(Duration::from_millis(400));
+    let second = session.run(Some(500), None).expect("second run");
+    assert_eq!(second.completed, 500);
+    assert_eq!(second.errors_total(), 0, "{:?}", second.errors);
+    assert_eq!(second.connects, 8, "every closed connection reopened");
+    assert_eq!(server.accepted.load(Ordering::Relaxed), 16);
 }

@@ -1,14 +1,21 @@
 //! The one work loop and the threads that run it.
 //!
-//! Each thread: a current-thread runtime and a `LocalSet`; its connections are tasks that
-//! share the thread's [`Stats`] through a `RefCell` (no locks, no atomics per sample). Only
-//! two counters per thread are atomics, read by the watchdog: requests sent and finished.
+//! A [`Session`] starts the threads once: each a current-thread runtime whose keep-alive
+//! connections persist from one run to the next, so that criterion's samples (many short
+//! runs) time steady-state requests, not thread start-up, runtime construction and
+//! connection set-up. [`run`] is a session used for one run.
+//!
+//! Within a run each thread's connections are tasks on a `LocalSet` that share the thread's
+//! [`Stats`] through a `RefCell` (no locks, no atomics per sample). Only two counters per
+//! thread are atomics, read by the watchdog: requests sent and finished.
 
 use std::cell::RefCell;
 use std::io::IsTerminal;
+use std::mem::MaybeUninit;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc;
 use std::sync::{Arc, Barrier, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -28,15 +35,19 @@ use super::{LoadError, Mode, RunConfig};
 struct Progress {
     sent: AtomicU64,
     finished: AtomicU64,
+    /// The thread has finished this run (its result is on its way).
+    done: AtomicBool,
 }
 
-/// What all threads share.
+/// What all threads share during one run.
 #[derive(Debug)]
 struct Shared {
     cfg: RunConfig,
     /// `depth` requests back to back; a batch of n is the first n * `one_len` bytes.
-    batch: Vec<u8>,
+    batch: Arc<Vec<u8>>,
     one_len: usize,
+    /// Every thread and the watchdog meet here before the run starts.
+    barrier: Barrier,
     /// Measured requests claimed so far (the `requests` bound).
     claimed: AtomicU64,
     limit: u64,
@@ -71,85 +82,169 @@ impl Shared {
     }
 }
 
-/// What one thread hands back.
+/// What one thread hands back after a run.
 struct ThreadResult {
     stats: Stats,
     /// When its last measured answer arrived.
     last: Option<Instant>,
 }
 
+/// One load thread as the session sees it: where to send runs, where results come back.
+struct Worker {
+    runs: mpsc::Sender<Arc<Shared>>,
+    results: mpsc::Receiver<ThreadResult>,
+    handle: std::thread::JoinHandle<()>,
+}
+
+/// Load threads with their runtimes and connections, ready to run loads against one server.
+pub struct Session {
+    cfg: RunConfig,
+    batch: Arc<Vec<u8>>,
+    one_len: usize,
+    workers: Vec<Worker>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Session({}, {} threads)",
+            self.cfg.addr,
+            self.workers.len()
+        )
+    }
+}
+
 /// Runs a load against `cfg.addr` and returns the merged report. See the module doc.
 pub fn run(cfg: &RunConfig) -> Result<Report, LoadError> {
-    cfg.validate()?;
-    let depth = cfg.mode.depth();
-    let per_request = cfg.mode == Mode::ConnPerRequest;
-    let one = cfg.workload.request_bytes(per_request);
-    let batch = one.repeat(depth);
-    let (abort, _) = watch::channel(false);
-    let shared = Arc::new(Shared {
-        cfg: cfg.clone(),
-        one_len: one.len(),
-        batch,
-        claimed: AtomicU64::new(0),
-        limit: cfg.requests.unwrap_or(u64::MAX),
-        start: OnceLock::new(),
-        progress: (0..cfg.threads).map(|_| Progress::default()).collect(),
-        abort,
-        aborted: AtomicBool::new(false),
-    });
-    let barrier = Arc::new(Barrier::new(cfg.threads + 1));
-    let mut handles = Vec::with_capacity(cfg.threads);
-    for t in 0..cfg.threads {
-        // Connections spread evenly: the first (connections % threads) threads get one more.
-        let conns = cfg.connections / cfg.threads + usize::from(t < cfg.connections % cfg.threads);
-        let first = (0..t)
-            .map(|i| cfg.connections / cfg.threads + usize::from(i < cfg.connections % cfg.threads))
-            .sum::<usize>();
-        let (shared, barrier) = (shared.clone(), barrier.clone());
-        handles.push(
-            std::thread::Builder::new()
-                .name(format!("loadgen-{t}"))
-                .spawn(move || thread_main(shared, barrier, t, first, conns))?,
-        );
-    }
-    barrier.wait();
-    let start = shared.start();
-    let stall = watch(&shared, &handles);
-    let results: Vec<ThreadResult> = handles
-        .into_iter()
-        .map(|h| {
-            h.join().unwrap_or_else(|_| ThreadResult {
-                stats: Stats::default(),
-                last: None,
-            })
-        })
-        .collect();
+    Session::start(cfg)?.run(cfg.requests, cfg.duration)
+}
 
-    let mut stats = Stats::default();
-    let mut last = None;
-    for r in &results {
-        stats.merge(&r.stats);
-        last = last.max(r.last);
+impl Session {
+    /// Validates `cfg`, starts its threads and opens the keep-alive connections (a failed
+    /// connect is retried, and counted, in the first run).
+    pub fn start(cfg: &RunConfig) -> Result<Self, LoadError> {
+        cfg.validate()?;
+        let depth = cfg.mode.depth();
+        let one = cfg.workload.request_bytes(cfg.mode == Mode::ConnPerRequest);
+        let batch = Arc::new(one.repeat(depth));
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+        let mut workers = Vec::with_capacity(cfg.threads);
+        for t in 0..cfg.threads {
+            // Connections spread evenly: the first (connections % threads) threads get one more.
+            let share = |i: usize| {
+                cfg.connections / cfg.threads + usize::from(i < cfg.connections % cfg.threads)
+            };
+            let (conns, first) = (share(t), (0..t).map(share).sum::<usize>());
+            let (runs_tx, runs_rx) = mpsc::channel();
+            let (results_tx, results_rx) = mpsc::channel();
+            let (cfg, ready) = (cfg.clone(), ready_tx.clone());
+            let handle = std::thread::Builder::new()
+                .name(format!("loadgen-{t}"))
+                .spawn(move || {
+                    thread_main(&cfg, t, first, conns, &ready, &runs_rx, &results_tx);
+                })?;
+            workers.push(Worker {
+                runs: runs_tx,
+                results: results_rx,
+                handle,
+            });
+        }
+        drop(ready_tx);
+        for _ in 0..cfg.threads {
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(LoadError::Io(std::io::Error::other(e))),
+                Err(_) => {
+                    return Err(LoadError::Io(std::io::Error::other(
+                        "a load thread died while starting",
+                    )))
+                }
+            }
+        }
+        Ok(Self {
+            cfg: cfg.clone(),
+            one_len: one.len(),
+            batch,
+            workers,
+        })
     }
-    let measure_from = start + cfg.warmup;
-    let elapsed = last.map_or(Duration::ZERO, |l| {
-        l.saturating_duration_since(measure_from)
-    });
-    let report = Report::build(cfg, &stats, elapsed, stall);
-    if report.stall.is_some() {
-        return Err(LoadError::Stalled(Box::new(report)));
-    }
-    if shared.aborted.load(Relaxed) {
-        return Err(LoadError::TimeLimit {
-            limit: cfg.time_limit,
-            report: Box::new(report),
+
+    /// One run over the session's threads and connections, bounded by `requests` and/or
+    /// `duration` (after the configured warm-up) and always by the time limit.
+    pub fn run(
+        &mut self,
+        requests: Option<u64>,
+        duration: Option<Duration>,
+    ) -> Result<Report, LoadError> {
+        let mut cfg = self.cfg.clone();
+        cfg.requests = requests;
+        cfg.duration = duration;
+        cfg.validate()?;
+        let threads = self.workers.len();
+        let (abort, _) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            limit: cfg.requests.unwrap_or(u64::MAX),
+            cfg,
+            one_len: self.one_len,
+            batch: self.batch.clone(),
+            barrier: Barrier::new(threads + 1),
+            claimed: AtomicU64::new(0),
+            start: OnceLock::new(),
+            progress: (0..threads).map(|_| Progress::default()).collect(),
+            abort,
+            aborted: AtomicBool::new(false),
         });
+        for w in &self.workers {
+            if w.runs.send(shared.clone()).is_err() {
+                return Err(dead_thread());
+            }
+        }
+        shared.barrier.wait();
+        let start = shared.start();
+        let stall = watch(&shared, &self.workers);
+        let mut stats = Stats::default();
+        let mut last = None;
+        for w in &self.workers {
+            let r = w.results.recv().map_err(|_| dead_thread())?;
+            stats.merge(&r.stats);
+            last = last.max(r.last);
+        }
+        let cfg = &shared.cfg;
+        let measure_from = start + cfg.warmup;
+        let elapsed = last.map_or(Duration::ZERO, |l| {
+            l.saturating_duration_since(measure_from)
+        });
+        let report = Report::build(cfg, &stats, elapsed, stall);
+        if report.stall.is_some() {
+            return Err(LoadError::Stalled(Box::new(report)));
+        }
+        if shared.aborted.load(Relaxed) {
+            return Err(LoadError::TimeLimit {
+                limit: cfg.time_limit,
+                report: Box::new(report),
+            });
+        }
+        Ok(report)
     }
-    Ok(report)
+}
+
+impl Drop for Session {
+    /// Closing the run channels ends the threads; their connections close with them.
+    fn drop(&mut self) {
+        for w in std::mem::take(&mut self.workers) {
+            drop(w.runs);
+            let _ = w.handle.join();
+        }
+    }
+}
+
+fn dead_thread() -> LoadError {
+    LoadError::Io(std::io::Error::other("a load thread died (panicked?)"))
 }
 
 /// Watches progress until every thread is done; ends the run on a stall or the time limit.
-fn watch(shared: &Shared, handles: &[std::thread::JoinHandle<ThreadResult>]) -> Option<Stall> {
+fn watch(shared: &Shared, workers: &[Worker]) -> Option<Stall> {
     let cfg = &shared.cfg;
     let start = shared.start();
     let tty = cfg.progress && std::io::stderr().is_terminal();
@@ -162,7 +257,13 @@ fn watch(shared: &Shared, handles: &[std::thread::JoinHandle<ThreadResult>]) -> 
     let mut last_progress = Instant::now();
     let mut last_print = Instant::now();
     let mut stall = None;
-    while !handles.iter().all(|h| h.is_finished()) {
+    // A thread that died (a panic) counts as done; collecting its result then fails.
+    let all_done = || {
+        (shared.progress.iter())
+            .zip(workers)
+            .all(|(p, w)| p.done.load(Relaxed) || w.handle.is_finished())
+    };
+    while !all_done() {
         std::thread::sleep(Duration::from_millis(20));
         let now = Instant::now();
         let (sent, finished) = totals();
@@ -199,75 +300,111 @@ fn watch(shared: &Shared, handles: &[std::thread::JoinHandle<ThreadResult>]) -> 
     stall
 }
 
+/// A load thread: builds its runtime, opens its keep-alive connections, says it is ready,
+/// then serves runs until the session closes its channel.
 fn thread_main(
-    shared: Arc<Shared>,
-    barrier: Arc<Barrier>,
+    cfg: &RunConfig,
     t: usize,
     first: usize,
     conns: usize,
-) -> ThreadResult {
+    ready: &mpsc::Sender<Result<(), String>>,
+    runs: &mpsc::Receiver<Arc<Shared>>,
+    results: &mpsc::Sender<ThreadResult>,
+) {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("loadgen: thread {t}: runtime: {e}");
-            barrier.wait();
-            return ThreadResult {
-                stats: Stats::default(),
-                last: None,
-            };
+            let _ = ready.send(Err(format!("load thread {t}: runtime: {e}")));
+            return;
         }
     };
-    let stats = Rc::new(RefCell::new(Stats::default()));
-    let per_request = shared.cfg.mode == Mode::ConnPerRequest;
-    // Keep-alive modes connect before the start barrier, so connection set-up is not timed.
-    let streams: Vec<Option<TcpStream>> = if per_request {
-        (0..conns).map(|_| None).collect()
-    } else {
+    let per_request = cfg.mode == Mode::ConnPerRequest;
+    let mut streams: Vec<Option<TcpStream>> = (0..conns).map(|_| None).collect();
+    // Connects not yet counted in a run's stats.
+    let mut connects = 0;
+    let refresh = |streams: &mut Vec<Option<TcpStream>>| {
+        // Keep-alive modes connect before the start barrier, so connection set-up is not
+        // timed; a connection the server closed while idle between runs is replaced.
+        if per_request {
+            return 0;
+        }
         rt.block_on(async {
-            let mut v = Vec::with_capacity(conns);
-            for _ in 0..conns {
-                v.push(
-                    connect(shared.cfg.addr, None, Duration::from_secs(5))
-                        .await
-                        .ok(),
-                );
+            let mut opened = 0;
+            for s in streams.iter_mut() {
+                if s.as_ref().is_some_and(|s| !idle_and_open(s)) {
+                    *s = None;
+                }
+                if s.is_none() {
+                    *s = connect(cfg.addr, None, Duration::from_secs(5)).await.ok();
+                    opened += u64::from(s.is_some());
+                }
             }
-            v
+            opened
         })
     };
-    stats.borrow_mut().connects += streams.iter().filter(|s| s.is_some()).count() as u64;
-    barrier.wait();
-    let last = Rc::new(RefCell::new(None::<Instant>));
-    let local = tokio::task::LocalSet::new();
-    let mut abort = shared.abort.subscribe();
-    local.block_on(&rt, async {
-        let tasks: Vec<_> = streams
-            .into_iter()
-            .enumerate()
-            .map(|(i, s)| {
-                tokio::task::spawn_local(conn_loop(
-                    shared.clone(),
-                    t,
-                    first + i,
-                    s,
-                    stats.clone(),
-                    last.clone(),
-                ))
-            })
-            .collect();
-        tokio::select! {
-            _ = async { for task in tasks { let _ = task.await; } } => {}
-            _ = abort.wait_for(|&a| a) => {}
+    connects += refresh(&mut streams);
+    if ready.send(Ok(())).is_err() {
+        return;
+    }
+    while let Ok(shared) = runs.recv() {
+        connects += refresh(&mut streams);
+        let stats = Rc::new(RefCell::new(Stats::default()));
+        stats.borrow_mut().connects += std::mem::take(&mut connects);
+        let last = Rc::new(RefCell::new(None::<Instant>));
+        shared.barrier.wait();
+        let local = tokio::task::LocalSet::new();
+        let mut abort = shared.abort.subscribe();
+        local.block_on(&rt, async {
+            let tasks: Vec<_> = streams
+                .iter_mut()
+                .enumerate()
+                .map(|(i, s)| {
+                    tokio::task::spawn_local(conn_loop(
+                        shared.clone(),
+                        t,
+                        first + i,
+                        s.take(),
+                        stats.clone(),
+                        last.clone(),
+                    ))
+                })
+                .collect();
+            tokio::select! {
+                _ = async {
+                    // Each connection that is still usable goes back to its slot.
+                    for (slot, task) in streams.iter_mut().zip(tasks) {
+                        *slot = task.await.ok().flatten();
+                    }
+                } => {}
+                // Aborted: dropping the LocalSet cancels the rest; their slots stay empty
+                // and the next run reconnects.
+                _ = abort.wait_for(|&a| a) => {}
+            }
+        });
+        drop(local);
+        let result = ThreadResult {
+            stats: stats.borrow().clone(),
+            last: *last.borrow(),
+        };
+        shared.progress[t].done.store(true, Relaxed);
+        if results.send(result).is_err() {
+            break;
         }
-    });
-    drop(local);
+    }
     rt.shutdown_background();
-    let stats = stats.borrow().clone();
-    let last = *last.borrow();
-    ThreadResult { stats, last }
+}
+
+/// Whether an idle keep-alive connection is still open with nothing unread: a peek that
+/// would block. End of stream (the server closed it) or stray bytes mean it cannot be used.
+fn idle_and_open(s: &TcpStream) -> bool {
+    let mut byte = [MaybeUninit::<u8>::uninit(); 1];
+    matches!(
+        socket2::SockRef::from(s).peek(&mut byte),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
+    )
 }
 
 /// One connection's loop: pace, claim, (re)connect, write, read the answers, record.
@@ -278,7 +415,7 @@ async fn conn_loop(
     mut stream: Option<TcpStream>,
     stats: Rc<RefCell<Stats>>,
     last: Rc<RefCell<Option<Instant>>>,
-) {
+) -> Option<TcpStream> {
     let cfg = &sh.cfg;
     let depth = cfg.mode.depth();
     let per_request = cfg.mode == Mode::ConnPerRequest;
@@ -391,6 +528,7 @@ async fn conn_loop(
             stream = None;
         }
     }
+    stream
 }
 
 fn record_error(

@@ -19,7 +19,7 @@ pub mod watchdog;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-pub use engine::run;
+pub use engine::{run, Session};
 pub use report::Report;
 
 /// What each request carries.
