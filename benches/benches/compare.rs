@@ -130,15 +130,19 @@ fn run() -> Result<bool> {
         &paths.results,
         &paths.criterion.join("report").join("index.html"),
     )?;
-    println!("\nruntime-bench: tokio-uring / tokio throughput (criterion estimate [conservative bounds]):");
+    println!("\nruntime-bench: tokio-uring / tokio throughput");
+    println!(
+        "  {:<26} {:<28} interleaved rounds (median [interval])",
+        "workload", "criterion [conservative]"
+    );
     for w in &summary.workloads {
-        match &w.ratio_uring_tokio {
-            Some(r) => println!(
-                "  {:<26} {:.3} [{:.3}, {:.3}]",
-                w.spec.name, r.estimate, r.lower, r.upper
-            ),
-            None => println!("  {:<26} —", w.spec.name),
-        }
+        let or_dash = |s: Option<String>| s.unwrap_or_else(|| "—".into());
+        println!(
+            "  {:<26} {:<28} {}",
+            w.spec.name,
+            or_dash(w.ratio_uring_tokio.map(|r| r.fmt_ratio())),
+            or_dash(w.paired_uring_tokio.as_ref().map(|p| p.fmt_ratio()))
+        );
     }
     println!(
         "runtime-bench: report in {}/ (report.html, summary.md, summary.json, env.json)",

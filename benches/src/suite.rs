@@ -6,7 +6,6 @@
 //! Results land in `results/latest/raw/<workload>/<runtime>.json`; criterion's own estimates
 //! in `target/criterion/<workload>/<runtime>/`. [`crate::report`] joins the two.
 
-use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -16,7 +15,7 @@ use common::landed::{CountMethod, TopicReader};
 use criterion::{BenchmarkId, Criterion, Throughput};
 
 use crate::layout::Layout;
-use crate::loadgen::{self, LoadError, Mode, RunConfig, Workload};
+use crate::loadgen::{self, LoadError, Mode, RunConfig, Session, Workload};
 use crate::server::{Runtime, ServerConfig, ServerProcess};
 
 /// How much to run: `BENCH_PROFILE=quick|default|full`.
@@ -47,6 +46,14 @@ impl Profile {
             Self::Quick => "quick",
             Self::Default => "default",
             Self::Full => "full",
+        }
+    }
+
+    /// Interleaved rounds per workload and the length of each runtime's turn in a round.
+    pub fn rounds(self) -> (usize, Duration) {
+        match self {
+            Self::Quick => (4, Duration::from_millis(250)),
+            Self::Default | Self::Full => (10, Duration::from_secs(1)),
         }
     }
 
@@ -337,6 +344,9 @@ pub struct RawResult {
     pub layout: String,
     /// The fixed-duration pass that gives latency percentiles.
     pub latency_pass: Option<loadgen::Report>,
+    /// Achieved req/s in each interleaved round (see [`run_workload`]), in round order.
+    #[serde(default)]
+    pub rounds: Vec<f64>,
     pub tally: Tally,
     pub verification: Option<Verification>,
     /// Why this runtime was not measured (e.g. io_uring unavailable).
@@ -345,6 +355,13 @@ pub struct RawResult {
 
 /// Runs one workload for each of its runtimes as a criterion group. Returns the problems
 /// found (empty: all verified).
+///
+/// Every runtime's server is started first and stays up for the whole workload, so that
+/// after criterion has measured each in turn, the runtimes can be measured again in
+/// interleaved rounds (A B, B A, A B, ...): a drift in the machine's speed (noisy
+/// neighbours on a VM) then lands on both sides of each round's ratio instead of on
+/// whichever runtime happened to run during it. Then a latency pass each, then each server
+/// is stopped (SIGTERM: it flushes) and what landed in Kafka is checked.
 pub fn run_workload(
     c: &mut Criterion,
     spec: &Spec,
@@ -357,12 +374,7 @@ pub fn run_workload(
     // Every runtime of a workload is measured with the same layout and thread counts.
     let loadgen_threads = layout.loadgen_threads().min(spec.connections);
     let mut problems = Vec::new();
-    let mut group = c.benchmark_group(&spec.name);
-    group
-        .throughput(Throughput::Elements(1))
-        .warm_up_time(warm_up)
-        .measurement_time(measurement)
-        .sample_size(samples);
+    let mut subjects = Vec::new();
     for &runtime in &spec.runtimes {
         let mut raw = RawResult {
             workload: spec.clone(),
@@ -372,173 +384,263 @@ pub fn run_workload(
             server_threads: layout.server_threads(),
             layout: layout.label(),
             latency_pass: None,
+            rounds: Vec::new(),
             tally: Tally::default(),
             verification: None,
             skipped: None,
         };
-        match measure(&mut group, spec, runtime, broker, layout, pass, &mut raw) {
-            Ok(()) => {}
+        let subject = match Subject::start(spec, runtime, broker, layout, loadgen_threads, pass) {
+            Ok(s) => Some(s),
             Err(e)
                 if runtime == Runtime::Uring
                     && format!("{e:#}").contains("io_uring unavailable") =>
             {
                 eprintln!("{}/{}: skipped: {e:#}", spec.name, runtime.label());
                 raw.skipped = Some(format!("{e:#}"));
+                None
             }
-            Err(e) => problems.push(format!("{}/{}: {e:#}", spec.name, runtime.label())),
-        }
-        if let Some(v) = &raw.verification {
-            for p in &v.problems {
-                problems.push(format!("{}/{}: {p}", spec.name, runtime.label()));
+            Err(e) => {
+                problems.push(format!("{}/{}: {e:#}", spec.name, runtime.label()));
+                None
             }
-        }
-        if let Err(e) = write_json(&paths.raw(&spec.name, runtime), &raw) {
-            problems.push(format!(
-                "{}/{}: writing raw result: {e:#}",
-                spec.name,
-                runtime.label()
-            ));
+        };
+        subjects.push((raw, subject));
+    }
+
+    let mut group = c.benchmark_group(&spec.name);
+    group
+        .throughput(Throughput::Elements(1))
+        .warm_up_time(warm_up)
+        .measurement_time(measurement)
+        .sample_size(samples);
+    for (raw, subject) in &mut subjects {
+        if let Some(s) = subject {
+            group.bench_function(BenchmarkId::from_parameter(raw.runtime.label()), |b| {
+                b.iter_custom(|iters| s.sample(iters));
+            });
         }
     }
     group.finish();
+
+    let (rounds, turn) = profile.rounds();
+    let mut live: Vec<(&mut RawResult, &mut Subject)> = subjects
+        .iter_mut()
+        .filter_map(|(raw, s)| Some((raw, s.as_mut()?)))
+        .collect();
+    if live.len() > 1 {
+        for round in 0..rounds {
+            // A B, B A, A B...: neither runtime always goes first.
+            let order: Vec<usize> = if round % 2 == 0 {
+                (0..live.len()).collect()
+            } else {
+                (0..live.len()).rev().collect()
+            };
+            for i in order {
+                let (raw, s) = &mut live[i];
+                if let Some(r) = s.timed_run(turn) {
+                    raw.rounds.push(r.rate);
+                }
+            }
+        }
+    }
+    for (raw, s) in &mut live {
+        raw.latency_pass = s.timed_run(pass);
+    }
+
+    for (mut raw, subject) in subjects {
+        if let Some(s) = subject {
+            let (tally, v) = s.finish(broker.method());
+            for p in &v.problems {
+                problems.push(format!("{}/{}: {p}", spec.name, raw.runtime.label()));
+            }
+            raw.tally = tally;
+            raw.verification = Some(v);
+        }
+        if let Err(e) = write_json(&paths.raw(&spec.name, raw.runtime), &raw) {
+            problems.push(format!(
+                "{}/{}: writing raw result: {e:#}",
+                spec.name,
+                raw.runtime.label()
+            ));
+        }
+    }
     problems
 }
 
-fn measure(
-    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    spec: &Spec,
-    runtime: Runtime,
-    broker: &Broker,
-    layout: &Layout,
-    pass: Duration,
-    raw: &mut RawResult,
-) -> Result<()> {
-    let loadgen_threads = raw.loadgen_threads;
-    let topic = format!(
-        "bench-{}-{}-{}",
-        spec.name,
-        runtime.label(),
-        std::process::id()
-    );
-    let null_sink = spec.server_args.iter().any(|a| a == "null");
-    if !null_sink {
-        broker.topic(&topic)?;
-    }
-    let mut cfg = ServerConfig::new(runtime);
-    cfg.brokers = Some(broker.addr.clone());
-    cfg.topic = topic.clone();
-    cfg.args = spec.server_args.clone();
-    cfg.args
-        .extend(["--threads".to_string(), layout.server_threads().to_string()]);
-    cfg.cpus = layout.server_cpus();
-    let server = ServerProcess::start(&cfg)?;
-    let reader = if null_sink {
-        None
-    } else {
-        Some(TopicReader::new(&broker.addr, &topic, broker.method())?)
-    };
-    let before = reader
-        .as_ref()
-        .map(TopicReader::count)
-        .transpose()?
-        .unwrap_or(0);
+/// One runtime's server under test, with its load-generator session and its Kafka topic.
+struct Subject {
+    server: ServerProcess,
+    session: Session,
+    reader: Option<TopicReader>,
+    /// Records in the topic before any load (0 for a fresh topic, but counted, not assumed).
+    before: u64,
+    tally: Tally,
+    /// The first failure (stall, time limit, load-generator error): later loads are skipped.
+    failure: Option<String>,
+}
 
-    let load = |requests: Option<u64>, duration: Option<Duration>| {
-        let mut l = RunConfig::new(server.addr, Workload::post("/ingest", spec.body_size, 1));
-        l.mode = spec.load_mode();
-        l.connections = spec.connections;
-        l.threads = loadgen_threads;
-        l.requests = requests;
-        l.duration = duration;
-        l.server_pid = Some(server.pid());
-        l
-    };
-    let tally = RefCell::new(Tally::default());
-    let failure = RefCell::new(None::<String>);
-    group.bench_function(BenchmarkId::from_parameter(runtime.label()), |b| {
-        b.iter_custom(|iters| {
-            if failure.borrow().is_some() {
-                // Already failed: do not hammer a broken server; criterion still needs a time.
-                return Duration::from_secs(1);
-            }
-            match loadgen::run(&load(Some(iters), None)) {
-                Ok(r) => {
-                    tally.borrow_mut().add(&r);
-                    Duration::from_secs_f64(r.elapsed_s.max(1e-9))
-                }
-                Err(LoadError::Stalled(r)) | Err(LoadError::TimeLimit { report: r, .. }) => {
-                    tally.borrow_mut().add(&r);
-                    *failure.borrow_mut() = Some(r.stall_summary());
-                    Duration::from_secs(1)
-                }
-                Err(e) => {
-                    *failure.borrow_mut() = Some(e.to_string());
-                    Duration::from_secs(1)
-                }
-            }
+impl Subject {
+    /// Creates the topic, starts the server (waiting for its readiness line) and opens the
+    /// load generator's connections.
+    fn start(
+        spec: &Spec,
+        runtime: Runtime,
+        broker: &Broker,
+        layout: &Layout,
+        loadgen_threads: usize,
+        pass: Duration,
+    ) -> Result<Self> {
+        let topic = format!(
+            "bench-{}-{}-{}",
+            spec.name,
+            runtime.label(),
+            std::process::id()
+        );
+        let null_sink = spec.server_args.iter().any(|a| a == "null");
+        if !null_sink {
+            broker.topic(&topic)?;
+        }
+        let mut cfg = ServerConfig::new(runtime);
+        cfg.brokers = Some(broker.addr.clone());
+        cfg.topic = topic.clone();
+        cfg.args = spec.server_args.clone();
+        cfg.args
+            .extend(["--threads".to_string(), layout.server_threads().to_string()]);
+        cfg.cpus = layout.server_cpus();
+        let server = ServerProcess::start(&cfg)?;
+        let reader = if null_sink {
+            None
+        } else {
+            Some(TopicReader::new(&broker.addr, &topic, broker.method())?)
+        };
+        let before = reader
+            .as_ref()
+            .map(TopicReader::count)
+            .transpose()?
+            .unwrap_or(0);
+        let mut load = RunConfig::new(server.addr, Workload::post("/ingest", spec.body_size, 1));
+        load.mode = spec.load_mode();
+        load.connections = spec.connections;
+        load.threads = loadgen_threads;
+        load.requests = None;
+        load.duration = Some(pass);
+        load.server_pid = Some(server.pid());
+        // One session for everything sent to this server: each criterion sample times
+        // requests over connections that are already open and warm.
+        let session = Session::start(&load)?;
+        Ok(Self {
+            server,
+            session,
+            reader,
+            before,
+            tally: Tally::default(),
+            failure: None,
         })
-    });
-    if failure.borrow().is_none() {
-        match loadgen::run(&load(None, Some(pass))) {
+    }
+
+    /// One criterion sample: `iters` requests, timed by the load generator.
+    fn sample(&mut self, iters: u64) -> Duration {
+        if self.failure.is_some() {
+            // Already failed: do not hammer a broken server; criterion still needs a time.
+            return Duration::from_secs(1);
+        }
+        self.load(Some(iters), None)
+            .map_or(Duration::from_secs(1), |r| {
+                Duration::from_secs_f64(r.elapsed_s.max(1e-9))
+            })
+    }
+
+    /// A fixed-duration run (an interleaved round's turn, or the latency pass).
+    fn timed_run(&mut self, duration: Duration) -> Option<loadgen::Report> {
+        if self.failure.is_some() {
+            return None;
+        }
+        self.load(None, Some(duration))
+    }
+
+    /// Runs a load, counts what it got, and remembers the first failure. A stalled run's
+    /// report is still returned (and counted): it says what was measured before the stall.
+    fn load(
+        &mut self,
+        requests: Option<u64>,
+        duration: Option<Duration>,
+    ) -> Option<loadgen::Report> {
+        match self.session.run(requests, duration) {
             Ok(r) => {
-                tally.borrow_mut().add(&r);
-                raw.latency_pass = Some(r);
+                self.tally.add(&r);
+                Some(r)
             }
-            Err(LoadError::Stalled(r)) => {
-                tally.borrow_mut().add(&r);
-                *failure.borrow_mut() = Some(r.stall_summary());
-                raw.latency_pass = Some(*r);
+            Err(LoadError::Stalled(r)) | Err(LoadError::TimeLimit { report: r, .. }) => {
+                self.tally.add(&r);
+                self.failure = Some(r.stall_summary());
+                None
             }
-            Err(e) => *failure.borrow_mut() = Some(e.to_string()),
+            Err(e) => {
+                self.failure = Some(e.to_string());
+                None
+            }
         }
     }
-    let exit = server.stop(Duration::from_secs(60));
-    let tally = *tally.borrow();
-    raw.tally = tally;
-    let landed = reader
-        .as_ref()
-        .map(TopicReader::count)
-        .transpose()?
-        .unwrap_or(tally.ok)
-        - before;
-    let mut problems = Vec::new();
-    if let Some(f) = failure.borrow().as_ref() {
-        problems.push(f.clone());
+
+    /// Closes the load generator's connections, stops the server (SIGTERM: it flushes) and
+    /// checks that every 2xx answer has its record in Kafka.
+    fn finish(self, method: CountMethod) -> (Tally, Verification) {
+        let Self {
+            server,
+            session,
+            reader,
+            before,
+            tally,
+            failure,
+        } = self;
+        drop(session);
+        let exit = server.stop(Duration::from_secs(60));
+        let mut problems: Vec<String> = failure.into_iter().collect();
+        let landed = match reader.as_ref().map(TopicReader::count).transpose() {
+            Ok(n) => n.unwrap_or(tally.ok).saturating_sub(before),
+            Err(e) => {
+                problems.push(format!("counting the records in Kafka: {e:#}"));
+                0
+            }
+        };
+        if tally.errors > 0 {
+            problems.push(format!(
+                "{} requests failed without an answer",
+                tally.errors
+            ));
+        }
+        if tally.non_2xx > 0 {
+            problems.push(format!("{} answers were not 2xx", tally.non_2xx));
+        }
+        if landed != tally.ok {
+            problems.push(format!(
+                "{} records landed in Kafka but {} requests were answered 2xx",
+                landed, tally.ok
+            ));
+        }
+        let clean_exit = matches!(&exit, Ok(s) if s.success());
+        if !clean_exit {
+            problems.push(match exit {
+                Ok(s) => format!("server exited with {s} after SIGTERM"),
+                Err(e) => format!("{e:#}"),
+            });
+        }
+        let passed = problems.is_empty();
+        (
+            tally,
+            Verification {
+                ok: tally.ok,
+                landed,
+                method,
+                errors: tally.errors,
+                non_2xx: tally.non_2xx,
+                stalls: tally.stalls,
+                clean_exit,
+                passed,
+                problems,
+            },
+        )
     }
-    if tally.errors > 0 {
-        problems.push(format!(
-            "{} requests failed without an answer",
-            tally.errors
-        ));
-    }
-    if tally.non_2xx > 0 {
-        problems.push(format!("{} answers were not 2xx", tally.non_2xx));
-    }
-    if landed != tally.ok {
-        problems.push(format!(
-            "{} records landed in Kafka but {} requests were answered 2xx",
-            landed, tally.ok
-        ));
-    }
-    let clean_exit = matches!(&exit, Ok(s) if s.success());
-    if !clean_exit {
-        problems.push(match exit {
-            Ok(s) => format!("server exited with {s} after SIGTERM"),
-            Err(e) => format!("{e:#}"),
-        });
-    }
-    raw.verification = Some(Verification {
-        ok: tally.ok,
-        landed,
-        method: broker.method(),
-        errors: tally.errors,
-        non_2xx: tally.non_2xx,
-        stalls: tally.stalls,
-        clean_exit,
-        passed: problems.is_empty(),
-        problems,
-    });
-    Ok(())
 }
 
 pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {

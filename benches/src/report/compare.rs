@@ -99,14 +99,25 @@ pub fn markdown(a_name: &str, a: &Summary, b_name: &str, b: &Summary) -> String 
         );
     }
     let _ = writeln!(o, "\n## tokio-uring / tokio in each run\n");
-    let _ = writeln!(o, "| workload | {a_name} | {b_name} |");
-    let _ = writeln!(o, "|---|---|---|");
+    let _ = writeln!(
+        o,
+        "Criterion's estimates, then the interleaved rounds' median.\n"
+    );
+    let _ = writeln!(
+        o,
+        "| workload | {a_name} | {b_name} | {a_name}, interleaved | {b_name}, interleaved |"
+    );
+    let _ = writeln!(o, "|---|---|---|---|---|");
+    let find = |s: &'_ Summary, w: &str| s.workloads.iter().find(|x| x.spec.name == w).cloned();
     let ratio = |s: &Summary, w: &str| {
-        s.workloads
-            .iter()
-            .find(|x| x.spec.name == w)
+        find(s, w)
             .and_then(|x| x.ratio_uring_tokio)
             .map_or("—".into(), |r| r.fmt_ratio())
+    };
+    let paired = |s: &Summary, w: &str| {
+        find(s, w)
+            .and_then(|x| x.paired_uring_tokio)
+            .map_or("—".into(), |p| p.fmt_ratio())
     };
     let mut seen = Vec::new();
     for w in a.workloads.iter().chain(&b.workloads) {
@@ -116,10 +127,12 @@ pub fn markdown(a_name: &str, a: &Summary, b_name: &str, b: &Summary) -> String 
         seen.push(w.spec.name.clone());
         let _ = writeln!(
             o,
-            "| {} | {} | {} |",
+            "| {} | {} | {} | {} | {} |",
             w.spec.name,
             ratio(a, &w.spec.name),
-            ratio(b, &w.spec.name)
+            ratio(b, &w.spec.name),
+            paired(a, &w.spec.name),
+            paired(b, &w.spec.name)
         );
     }
     o
@@ -148,6 +161,7 @@ mod tests {
             }),
             latency: None,
             latency_pass_rate: None,
+            rounds: Vec::new(),
             tally: Tally::default(),
             verification: None,
             skipped: None,
@@ -166,6 +180,7 @@ mod tests {
                 runtimes,
                 ratio_uring_tokio: None,
                 ratio_uring_tokio_per_core: None,
+                paired_uring_tokio: None,
             }],
             problems: vec![],
         }

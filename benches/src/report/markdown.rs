@@ -90,6 +90,31 @@ pub fn render(s: &Summary) -> String {
     }
     let _ = writeln!(o, "\nA ratio above 1 means tokio-uring served more requests per second. Where the bracketed bounds include 1, the difference is within the noise of this run.\n");
 
+    if s.workloads.iter().any(|w| w.paired_uring_tokio.is_some()) {
+        let _ = writeln!(
+            o,
+            "## tokio-uring / tokio from interleaved rounds
+"
+        );
+        let _ = writeln!(o, "Both servers stay up; each round measures one, then the other, back to back (order alternating), so a change in the machine's speed during the run lands on both sides of a round's ratio. Median of the rounds' ratios, with a sign-test interval for the median.\n");
+        let _ = writeln!(o, "| workload | rounds | tokio-uring / tokio | per round |");
+        let _ = writeln!(o, "|---|---|---|---|");
+        for w in &s.workloads {
+            if let Some(p) = &w.paired_uring_tokio {
+                let per: Vec<String> = p.ratios.iter().map(|r| format!("{r:.2}")).collect();
+                let _ = writeln!(
+                    o,
+                    "| {} | {} | {} | {} |",
+                    w.spec.name,
+                    p.ratios.len(),
+                    p.fmt_ratio(),
+                    per.join(" ")
+                );
+            }
+        }
+        let _ = writeln!(o);
+    }
+
     let _ = writeln!(
         o,
         "## Latency (µs) from a fixed-duration pass per runtime\n"
