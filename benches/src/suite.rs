@@ -344,9 +344,15 @@ pub struct RawResult {
     pub layout: String,
     /// The fixed-duration pass that gives latency percentiles.
     pub latency_pass: Option<loadgen::Report>,
+    /// The server's CPU time per answered request in the latency pass, µs (all its threads).
+    #[serde(default)]
+    pub latency_pass_cpu_us: Option<f64>,
     /// Achieved req/s in each interleaved round (see [`run_workload`]), in round order.
     #[serde(default)]
     pub rounds: Vec<f64>,
+    /// The server's CPU µs per answered request in each interleaved round.
+    #[serde(default)]
+    pub rounds_cpu_us: Vec<f64>,
     pub tally: Tally,
     pub verification: Option<Verification>,
     /// Why this runtime was not measured (e.g. io_uring unavailable).
@@ -384,7 +390,9 @@ pub fn run_workload(
             server_threads: layout.server_threads(),
             layout: layout.label(),
             latency_pass: None,
+            latency_pass_cpu_us: None,
             rounds: Vec::new(),
+            rounds_cpu_us: Vec::new(),
             tally: Tally::default(),
             verification: None,
             skipped: None,
@@ -437,14 +445,20 @@ pub fn run_workload(
             };
             for i in order {
                 let (raw, s) = &mut live[i];
-                if let Some(r) = s.timed_run(turn) {
+                if let Some((r, cpu)) = s.timed_run(turn) {
                     raw.rounds.push(r.rate);
+                    if let Some(cpu) = cpu {
+                        raw.rounds_cpu_us.push(cpu);
+                    }
                 }
             }
         }
     }
     for (raw, s) in &mut live {
-        raw.latency_pass = s.timed_run(pass);
+        if let Some((r, cpu)) = s.timed_run(pass) {
+            raw.latency_pass = Some(r);
+            raw.latency_pass_cpu_us = cpu;
+        }
     }
 
     for (mut raw, subject) in subjects {
@@ -550,12 +564,21 @@ impl Subject {
             })
     }
 
-    /// A fixed-duration run (an interleaved round's turn, or the latency pass).
-    fn timed_run(&mut self, duration: Duration) -> Option<loadgen::Report> {
+    /// A fixed-duration run (an interleaved round's turn, or the latency pass), with the
+    /// server's CPU µs per answered request over it.
+    fn timed_run(&mut self, duration: Duration) -> Option<(loadgen::Report, Option<f64>)> {
         if self.failure.is_some() {
             return None;
         }
-        self.load(None, Some(duration))
+        let before = self.server.cpu_time();
+        let report = self.load(None, Some(duration))?;
+        let cpu = match (before, self.server.cpu_time()) {
+            (Some(a), Some(b)) if report.completed > 0 => {
+                Some(b.saturating_sub(a).as_secs_f64() * 1e6 / report.completed as f64)
+            }
+            _ => None,
+        };
+        Some((report, cpu))
     }
 
     /// Runs a load, counts what it got, and remembers the first failure. A stalled run's

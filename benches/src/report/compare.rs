@@ -161,7 +161,9 @@ mod tests {
             }),
             latency: None,
             latency_pass_rate: None,
+            cpu_us_per_request: None,
             rounds: Vec::new(),
+            rounds_cpu_us: Vec::new(),
             tally: Tally::default(),
             verification: None,
             skipped: None,
@@ -181,6 +183,7 @@ mod tests {
                 ratio_uring_tokio: None,
                 ratio_uring_tokio_per_core: None,
                 paired_uring_tokio: None,
+                paired_cpu_uring_tokio: None,
             }],
             problems: vec![],
         }

@@ -91,20 +91,23 @@ pub fn render(s: &Summary) -> String {
     let _ = writeln!(o, "\nA ratio above 1 means tokio-uring served more requests per second. Where the bracketed bounds include 1, the difference is within the noise of this run.\n");
 
     if s.workloads.iter().any(|w| w.paired_uring_tokio.is_some()) {
+        let _ = writeln!(o, "## tokio-uring / tokio from interleaved rounds\n");
+        let _ = writeln!(o, "Both servers stay up; each round measures one, then the other, back to back (order alternating), so a change in the machine's speed during the run lands on both sides of a round's ratio. Median of the rounds' ratios, with a sign-test interval for the median. Server CPU per request: all the server's threads (I/O loop and librdkafka's), from the same rounds; below 1, tokio-uring spent less CPU on each request.\n");
         let _ = writeln!(
             o,
-            "## tokio-uring / tokio from interleaved rounds
-"
+            "| workload | rounds | tokio-uring / tokio, req/s | per round | tokio-uring / tokio, server CPU per request |"
         );
-        let _ = writeln!(o, "Both servers stay up; each round measures one, then the other, back to back (order alternating), so a change in the machine's speed during the run lands on both sides of a round's ratio. Median of the rounds' ratios, with a sign-test interval for the median.\n");
-        let _ = writeln!(o, "| workload | rounds | tokio-uring / tokio | per round |");
-        let _ = writeln!(o, "|---|---|---|---|");
+        let _ = writeln!(o, "|---|---|---|---|---|");
         for w in &s.workloads {
             if let Some(p) = &w.paired_uring_tokio {
                 let per: Vec<String> = p.ratios.iter().map(|r| format!("{r:.2}")).collect();
+                let cpu = w
+                    .paired_cpu_uring_tokio
+                    .as_ref()
+                    .map_or("—".into(), |c| c.fmt_ratio());
                 let _ = writeln!(
                     o,
-                    "| {} | {} | {} | {} |",
+                    "| {} | {} | {} | {} | {cpu} |",
                     w.spec.name,
                     p.ratios.len(),
                     p.fmt_ratio(),
@@ -121,15 +124,15 @@ pub fn render(s: &Summary) -> String {
     );
     let _ = writeln!(
         o,
-        "| workload | runtime | req/s | p50 | p90 | p99 | p99.9 | max |"
+        "| workload | runtime | req/s | p50 | p90 | p99 | p99.9 | max | server CPU µs/req |"
     );
-    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|");
     for w in &s.workloads {
         for r in &w.runtimes {
             if let Some(l) = &r.latency {
                 let _ = writeln!(
                     o,
-                    "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                     w.spec.name,
                     r.label,
                     human_rate(r.latency_pass_rate.unwrap_or(0.0)),
@@ -137,7 +140,9 @@ pub fn render(s: &Summary) -> String {
                     l.p90,
                     l.p99,
                     l.p999,
-                    l.max
+                    l.max,
+                    r.cpu_us_per_request
+                        .map_or("—".into(), |c| format!("{c:.1}"))
                 );
             }
         }

@@ -147,9 +147,15 @@ pub struct RuntimeResult {
     pub latency: Option<Latency>,
     /// The latency pass's achieved rate.
     pub latency_pass_rate: Option<f64>,
+    /// The server's CPU µs per request in the latency pass (all its threads).
+    #[serde(default)]
+    pub cpu_us_per_request: Option<f64>,
     /// Achieved req/s in each interleaved round.
     #[serde(default)]
     pub rounds: Vec<f64>,
+    /// The server's CPU µs per request in each interleaved round.
+    #[serde(default)]
+    pub rounds_cpu_us: Vec<f64>,
     pub tally: Tally,
     pub verification: Option<Verification>,
     pub skipped: Option<String>,
@@ -166,6 +172,10 @@ pub struct WorkloadResult {
     /// tokio-uring / tokio from the interleaved rounds.
     #[serde(default)]
     pub paired_uring_tokio: Option<Paired>,
+    /// tokio-uring / tokio server CPU per request from the same rounds (below 1: tokio-uring
+    /// spent less CPU on each request).
+    #[serde(default)]
+    pub paired_cpu_uring_tokio: Option<Paired>,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -288,7 +298,12 @@ pub fn build(paths: &Paths) -> Result<Summary> {
                     .as_ref()
                     .and_then(|r| r.latency_pass.as_ref())
                     .map(|p| p.rate),
+                cpu_us_per_request: raw.as_ref().and_then(|r| r.latency_pass_cpu_us),
                 rounds: raw.as_ref().map(|r| r.rounds.clone()).unwrap_or_default(),
+                rounds_cpu_us: raw
+                    .as_ref()
+                    .map(|r| r.rounds_cpu_us.clone())
+                    .unwrap_or_default(),
                 tally: raw.as_ref().map(|r| r.tally).unwrap_or_default(),
                 verification,
                 skipped,
@@ -301,14 +316,12 @@ pub fn build(paths: &Paths) -> Result<Summary> {
                 .and_then(|r| r.thrpt)
         };
         let ratio = |base: Runtime| Some(thrpt(Runtime::Uring)?.ratio(&thrpt(base)?));
-        let rounds = |rt: Runtime| {
-            runtimes
-                .iter()
-                .find(|r| r.runtime == rt)
-                .map_or(&[][..], |r| &r.rounds[..])
-        };
+        let of = |rt: Runtime| runtimes.iter().find(|r| r.runtime == rt);
+        let rounds = |rt: Runtime| of(rt).map_or(&[][..], |r| &r.rounds[..]);
+        let cpu = |rt: Runtime| of(rt).map_or(&[][..], |r| &r.rounds_cpu_us[..]);
         workloads.push(WorkloadResult {
             paired_uring_tokio: Paired::from_rounds(rounds(Runtime::Uring), rounds(Runtime::Tokio)),
+            paired_cpu_uring_tokio: Paired::from_rounds(cpu(Runtime::Uring), cpu(Runtime::Tokio)),
             ratio_uring_tokio: ratio(Runtime::Tokio),
             ratio_uring_tokio_per_core: ratio(Runtime::TokioPerCore),
             spec: spec.clone(),
