@@ -141,7 +141,7 @@ pub fn markdown(a_name: &str, a: &Summary, b_name: &str, b: &Summary) -> String 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{RunSetup, RuntimeResult, WorkloadResult, SCHEMA};
+    use crate::report::{Paired, RunSetup, RuntimeResult, WorkloadResult, SCHEMA};
     use crate::server::Runtime;
     use crate::suite::{Spec, Tally};
 
@@ -187,6 +187,26 @@ mod tests {
             }],
             problems: vec![],
         }
+    }
+
+    #[test]
+    fn interleaved_ratios_are_shown_beside_criterion_s() {
+        let mut a = summary(100_000.0, Some(110_000.0));
+        a.workloads[0].paired_uring_tokio =
+            Paired::from_rounds(&[1.1, 1.2, 1.0, 1.1, 1.1, 1.2], &[1.0; 6]);
+        a.workloads[0].paired_cpu_uring_tokio = Paired::from_rounds(&[9.0; 6], &[10.0; 6]);
+        let b = summary(100_000.0, Some(90_000.0));
+        let md = markdown("ref", &a, "latest", &b);
+        // Columns: criterion ref, criterion latest, interleaved ref, interleaved latest.
+        assert!(md.contains("| 1.100 [1.000, 1.200] | — |"), "{md}");
+        let report = crate::report::markdown::render(&a);
+        assert!(
+            report.contains(
+                "| w | 6 | 1.100 [1.000, 1.200] | 1.10 1.20 1.00 1.10 1.10 1.20 | 0.900 [0.900, 0.900] |"
+            ),
+            "{report}"
+        );
+        assert!(!crate::report::markdown::render(&b).contains("interleaved rounds"));
     }
 
     #[test]
