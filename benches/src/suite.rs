@@ -350,9 +350,10 @@ pub struct RawResult {
     /// Achieved req/s in each interleaved round (see [`run_workload`]), in round order.
     #[serde(default)]
     pub rounds: Vec<f64>,
-    /// The server's CPU µs per answered request in each interleaved round.
+    /// The server's CPU µs per answered request in each interleaved round (`None` where it
+    /// could not be read), index for index with `rounds`.
     #[serde(default)]
-    pub rounds_cpu_us: Vec<f64>,
+    pub rounds_cpu_us: Vec<Option<f64>>,
     pub tally: Tally,
     pub verification: Option<Verification>,
     /// Why this runtime was not measured (e.g. io_uring unavailable).
@@ -447,9 +448,7 @@ pub fn run_workload(
                 let (raw, s) = &mut live[i];
                 if let Some((r, cpu)) = s.timed_run(turn) {
                     raw.rounds.push(r.rate);
-                    if let Some(cpu) = cpu {
-                        raw.rounds_cpu_us.push(cpu);
-                    }
+                    raw.rounds_cpu_us.push(cpu);
                 }
             }
         }

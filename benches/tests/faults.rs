@@ -34,6 +34,27 @@ struct Seen {
     body: Vec<u8>,
 }
 
+/// Seconds from `t` to the first answer with `status` after it (infinite if none came).
+fn first_after(seen: &[Seen], status: u16, t: f64) -> f64 {
+    seen.iter()
+        .filter(|s| s.status == status && s.at > t)
+        .map(|s| s.at - t)
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// Polls the `connections_open` gauge until `done` holds or `within` passes; returns the
+/// last value read.
+fn wait_for_open(addr: std::net::SocketAddr, within: Duration, done: impl Fn(u64) -> bool) -> u64 {
+    let deadline = Instant::now() + within;
+    loop {
+        let open = metric(addr, "connections_open");
+        if done(open) || Instant::now() > deadline {
+            return open;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// `threads` clients post unique bodies until `until`, pausing `pause` between requests.
 fn load(
     addr: std::net::SocketAddr,
@@ -121,15 +142,10 @@ fn broker_down_ack_delivered(rt: Runtime) {
         seen.iter().all(|s| s.status == 200 || s.status == 503),
         "only 200 or 503"
     );
-    let first_ok_after_up = seen
-        .iter()
-        .filter(|s| s.status == 200 && s.at > up_at)
-        .map(|s| s.at)
-        .fold(f64::MAX, f64::min);
+    let recovered = first_after(&seen, 200, up_at);
     assert!(
-        first_ok_after_up - up_at < 5.0,
-        "first 200 {:.1} s after the broker returned",
-        first_ok_after_up - up_at
+        recovered < 5.0,
+        "first 200 {recovered:.1} s after the broker returned"
     );
     assert!(
         seen.iter().any(|s| s.status == 200 && s.at > 13.0),
@@ -191,15 +207,10 @@ fn broker_down_ack_enqueued(rt: Runtime) {
         accepted_while_down > 0,
         "records wait in the queue while the broker is down"
     );
-    let first_ok_after_up = seen
-        .iter()
-        .filter(|s| s.status == 202 && s.at > up_at)
-        .map(|s| s.at)
-        .fold(f64::MAX, f64::min);
+    let recovered = first_after(&seen, 202, up_at);
     assert!(
-        first_ok_after_up - up_at < 5.0,
-        "202s resumed {:.1} s after the broker returned",
-        first_ok_after_up - up_at
+        recovered < 5.0,
+        "202s resumed {recovered:.1} s after the broker returned"
     );
     let landed = reader.count().expect("count") - before;
     assert_eq!(
@@ -280,14 +291,7 @@ fn ten_thousand_idle_connections(rt: Runtime) {
             Err(e) => panic!("connection {i}: {e}"),
         }
     }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let open = loop {
-        let open = metric(server.addr, "connections_open");
-        if open > N as u64 || Instant::now() > deadline {
-            break open;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let open = wait_for_open(server.addr, Duration::from_secs(20), |open| open > N as u64);
     assert!(
         open > N as u64,
         "server holds {open} connections, expected {N} idle + this one"
@@ -299,18 +303,11 @@ fn ten_thousand_idle_connections(rt: Runtime) {
         202
     );
     drop(held);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let open = metric(server.addr, "connections_open");
-        if open <= 1 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{open} connections still open 20 s after release"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let open = wait_for_open(server.addr, Duration::from_secs(20), |open| open <= 1);
+    assert!(
+        open <= 1,
+        "{open} connections still open 20 s after release"
+    );
     assert_eq!(
         Client::connect(server.addr).request(&post(b"after")).status,
         202
@@ -355,18 +352,11 @@ fn slowloris_crowd(rt: Runtime) {
     assert_eq!(timeouts, 200, "every slowloris connection got 408");
     // After its 408 a connection lingers (up to 500 ms) to drain what the client still
     // sends, then closes: every one must be gone soon after (only our scrape remains).
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let open = metric(server.addr, "connections_open");
-        if open <= 1 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{open} connections still open 5 s after the last 408"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let open = wait_for_open(server.addr, Duration::from_secs(5), |open| open <= 1);
+    assert!(
+        open <= 1,
+        "{open} connections still open 5 s after the last 408"
+    );
     let exit = server.stop(Duration::from_secs(30)).expect("exit");
     assert!(exit.success());
     assert_eq!(broker.values().len(), 50);

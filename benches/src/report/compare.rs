@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::{human_rate, Interval, Summary};
+use super::{human_rate, Interval, Paired, Summary};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
@@ -32,9 +32,7 @@ pub fn rows(a: &Summary, b: &Summary) -> Vec<Row> {
         }
     }
     let thrpt = |s: &Summary, w: &str, rt: &str| {
-        s.workloads
-            .iter()
-            .find(|x| x.spec.name == w)
+        s.workload(w)
             .and_then(|x| x.runtimes.iter().find(|r| r.label == rt))
             .and_then(|r| r.thrpt)
     };
@@ -108,16 +106,15 @@ pub fn markdown(a_name: &str, a: &Summary, b_name: &str, b: &Summary) -> String 
         "| workload | {a_name} | {b_name} | {a_name}, interleaved | {b_name}, interleaved |"
     );
     let _ = writeln!(o, "|---|---|---|---|---|");
-    let find = |s: &'_ Summary, w: &str| s.workloads.iter().find(|x| x.spec.name == w).cloned();
     let ratio = |s: &Summary, w: &str| {
-        find(s, w)
+        s.workload(w)
             .and_then(|x| x.ratio_uring_tokio)
             .map_or("—".into(), |r| r.fmt_ratio())
     };
     let paired = |s: &Summary, w: &str| {
-        find(s, w)
-            .and_then(|x| x.paired_uring_tokio)
-            .map_or("—".into(), |p| p.fmt_ratio())
+        s.workload(w)
+            .and_then(|x| x.paired_uring_tokio.as_ref())
+            .map_or("—".into(), Paired::fmt_ratio)
     };
     let mut seen = Vec::new();
     for w in a.workloads.iter().chain(&b.workloads) {

@@ -153,9 +153,9 @@ pub struct RuntimeResult {
     /// Achieved req/s in each interleaved round.
     #[serde(default)]
     pub rounds: Vec<f64>,
-    /// The server's CPU µs per request in each interleaved round.
+    /// The server's CPU µs per request in each interleaved round (`None`: not readable).
     #[serde(default)]
-    pub rounds_cpu_us: Vec<f64>,
+    pub rounds_cpu_us: Vec<Option<f64>>,
     pub tally: Tally,
     pub verification: Option<Verification>,
     pub skipped: Option<String>,
@@ -211,10 +211,12 @@ impl Summary {
         )
     }
 
+    pub fn workload(&self, name: &str) -> Option<&WorkloadResult> {
+        self.workloads.iter().find(|w| w.spec.name == name)
+    }
+
     pub fn runtime(&self, workload: &str, runtime: Runtime) -> Option<&RuntimeResult> {
-        self.workloads
-            .iter()
-            .find(|w| w.spec.name == workload)?
+        self.workload(workload)?
             .runtimes
             .iter()
             .find(|r| r.runtime == runtime)
@@ -319,9 +321,15 @@ pub fn build(paths: &Paths) -> Result<Summary> {
         let of = |rt: Runtime| runtimes.iter().find(|r| r.runtime == rt);
         let rounds = |rt: Runtime| of(rt).map_or(&[][..], |r| &r.rounds[..]);
         let cpu = |rt: Runtime| of(rt).map_or(&[][..], |r| &r.rounds_cpu_us[..]);
+        // Only rounds where both CPU times were read pair up.
+        let (cpu_uring, cpu_tokio): (Vec<f64>, Vec<f64>) = cpu(Runtime::Uring)
+            .iter()
+            .zip(cpu(Runtime::Tokio))
+            .filter_map(|(u, t)| Some(((*u)?, (*t)?)))
+            .unzip();
         workloads.push(WorkloadResult {
             paired_uring_tokio: Paired::from_rounds(rounds(Runtime::Uring), rounds(Runtime::Tokio)),
-            paired_cpu_uring_tokio: Paired::from_rounds(cpu(Runtime::Uring), cpu(Runtime::Tokio)),
+            paired_cpu_uring_tokio: Paired::from_rounds(&cpu_uring, &cpu_tokio),
             ratio_uring_tokio: ratio(Runtime::Tokio),
             ratio_uring_tokio_per_core: ratio(Runtime::TokioPerCore),
             spec: spec.clone(),
