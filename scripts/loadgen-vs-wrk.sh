@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Measures the load generator against wrk: the same server, connections and threads,
 # closed-loop keep-alive 100 B POSTs, alternating runs, medians. Also the servers'
-# Kafka-vs-null-sink ratio (issue 3) when called with `sink`.
+# Kafka-vs-null-sink ratio when called with `sink`.
 #
 #   scripts/loadgen-vs-wrk.sh [rounds=5] [seconds=10] [connections=64]
 #   scripts/loadgen-vs-wrk.sh sink [rounds=3] [seconds=10]    (CLIENT=loadgen to drive it with loadgen)

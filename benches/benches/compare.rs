@@ -8,10 +8,13 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use bench::layout::Layout;
+use bench::loadgen::{Mode, RunConfig, Workload};
 use bench::preflight;
 use bench::report::{self, Environment, RunSetup};
-use bench::server::{server_binaries, Profile as BuildProfile};
-use bench::suite::{self, Broker, Paths, Profile};
+use bench::results::{write_json, Paths};
+use bench::server::{server_binaries, BuildProfile, Runtime};
+use bench::suite::{self, Broker};
+use bench::workload::{self, Profile};
 use clap::Parser as _;
 use criterion::Criterion;
 
@@ -35,28 +38,32 @@ fn run() -> Result<bool> {
         .context("pinning the bench to its cores")?;
     let paths = Paths::discover();
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let specs: Vec<_> = suite::workloads(profile)
+    let specs: Vec<_> = workload::catalogue(profile)
         .into_iter()
         .filter(|s| filter.as_ref().is_none_or(|f| s.name.contains(f.as_str())))
         .collect();
     if specs.is_empty() {
         anyhow::bail!("no workload matches {filter:?}");
     }
+    let defaults =
+        common::config::ServerArgs::try_parse_from(["server"]).context("server defaults")?;
+    let loadgen_defaults = RunConfig::new(
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        Workload::post("/ingest", 0, 0),
+    );
     let needs = preflight::Needs {
         connections: specs.iter().map(|s| s.connections).max().unwrap_or(1),
-        backlog: 4096,
-        conn_per_request: specs.iter().any(|s| s.mode == "conn-per-request"),
-        source_addrs: 64,
-        io_uring: specs
-            .iter()
-            .any(|s| s.runtimes.contains(&bench::server::Runtime::Uring)),
+        backlog: defaults.backlog,
+        conn_per_request: specs.iter().any(|s| s.mode == Mode::ConnPerRequest),
+        source_addrs: u32::from(loadgen_defaults.source_addrs),
+        io_uring: specs.iter().any(|s| s.runtimes.contains(&Runtime::Uring)),
         port: None,
     };
-    let findings = preflight::run(&needs);
-    for f in &findings {
+    let pre = preflight::run(&needs);
+    for f in &pre.findings {
         eprintln!("preflight: {f}");
     }
-    if findings.iter().any(|f| f.level == preflight::Level::Fail) {
+    if pre.failed() {
         anyhow::bail!("preflight failed (see above)");
     }
     eprintln!("runtime-bench: layout {}", layout.label());
@@ -82,8 +89,6 @@ fn run() -> Result<bool> {
         std::fs::remove_dir_all(&paths.results)
             .with_context(|| format!("clearing {}", paths.results.display()))?;
     }
-    let defaults =
-        common::config::ServerArgs::try_parse_from(["server"]).context("server defaults")?;
     let producer = common::kafka::producer_config(&defaults.producer_settings(&broker.addr));
     let kafka = if broker.is_embedded() {
         "embedded (librdkafka mock cluster)".to_string()
@@ -101,19 +106,19 @@ fn run() -> Result<bool> {
         ],
         workloads: specs.clone(),
     };
-    suite::write_json(&paths.results.join("config.json"), &setup)?;
-    let mut env = Environment::collect(&paths.root);
+    write_json(&paths.results.join("config.json"), &setup)?;
+    let mut env = Environment::collect(&paths.root, &pre.host);
     env.profile = profile.label().into();
     env.kafka = kafka;
     env.cpu_layout = layout.label();
-    env.preflight = findings;
+    env.preflight = pre.findings;
     if env.io_uring != "available" {
         eprintln!(
             "runtime-bench: io_uring {}; tokio-uring runs will be skipped and reported as such",
             env.io_uring
         );
     }
-    suite::write_json(&paths.results.join("env.json"), &env)?;
+    write_json(&paths.results.join("env.json"), &env)?;
 
     let mut c = Criterion::default().configure_from_args();
     let mut problems = Vec::new();

@@ -1,17 +1,24 @@
 //! The instruments: the load generator, server process control, the comparison suite behind
-//! `cargo bench`, and its report.
+//! `cargo bench`, and its report. ARCHITECTURE.md (at the repository root) draws the flows.
 //!
 //! - [`loadgen`]: the load generator engine (the `loadgen` binary is its CLI).
 //! - [`server`]: build, start and stop server processes; never leave one behind.
-//! - [`suite`]: profiles, workloads, and the per-workload runner with its delivery check
-//!   (`benches/compare.rs` is the criterion entry point).
+//! - [`workload`]: profiles, their timings and the workload catalogue.
+//! - [`suite`]: the per-workload runner behind `cargo bench` (`benches/compare.rs` is the
+//!   criterion entry point).
+//! - [`results`]: the results schema and the one delivery check, shared by the suite,
+//!   `soak` and the report.
 //! - [`report`]: env.json, summary.json/md and report.html (the `report` binary rebuilds them).
-//! - [`preflight`]: limits and sysctls checked (and the fd limit raised) before any load.
+//! - [`host`]: the machine's limits, sysctls, cores and io_uring, read once.
+//! - [`preflight`]: what those mean for a run (and the fd limit raised) before any load.
 //! - [`layout`]: CPU layouts (`shared`, `split`) for servers vs load generator and broker.
 
+pub mod host;
 pub mod layout;
 pub mod loadgen;
 pub mod preflight;
 pub mod report;
+pub mod results;
 pub mod server;
 pub mod suite;
+pub mod workload;

@@ -1,8 +1,11 @@
 //! Preflight: before any load, check (and where possible fix) what would otherwise bend
 //! the numbers or break a run, and say so. [`decide`] is pure (facts in, findings out) so
-//! every decision is unit-tested; [`run`] reads the facts, raises the fd limit, and decides.
+//! every decision is unit-tested; [`run`] raises the fd limit, reads the machine
+//! ([`crate::host`]) and decides.
 
 use std::net::SocketAddr;
+
+use crate::host::{rlimit, set_nofile_soft, Host};
 
 /// How a finding should be read.
 #[derive(
@@ -56,7 +59,7 @@ pub struct Needs {
     pub port: Option<SocketAddr>,
 }
 
-/// What the system looks like.
+/// What the system looks like, as far as a decision needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Facts {
     /// RLIMIT_NOFILE (soft, hard).
@@ -195,62 +198,47 @@ pub fn decide(f: &Facts, needs: &Needs) -> Vec<Finding> {
     out
 }
 
-fn read(path: &str) -> Option<String> {
-    std::fs::read_to_string(path)
-        .ok()
-        .map(|s| s.trim().to_string())
+/// Preflight's outcome: the machine as read (after raising the fd limit) and the findings.
+#[derive(Debug, Clone)]
+pub struct Preflight {
+    pub host: Host,
+    pub findings: Vec<Finding>,
 }
 
-fn rlimit(resource: libc::__rlimit_resource_t) -> Option<(u64, u64)> {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one rlimit struct we own.
-    (unsafe { libc::getrlimit(resource, &mut r) } == 0).then_some((r.rlim_cur, r.rlim_max))
+impl Preflight {
+    /// Whether a finding says the run cannot work as asked.
+    pub fn failed(&self) -> bool {
+        self.findings.iter().any(|f| f.level == Level::Fail)
+    }
 }
 
-/// Reads the system's facts.
-pub fn facts(needs: &Needs) -> Facts {
-    let kernel = read("/proc/sys/kernel/osrelease").and_then(|k| {
-        let mut it = k.split(['.', '-']).map(|p| p.parse::<u32>().ok());
-        Some((it.next()??, it.next()??))
-    });
+/// The facts `decide` needs, from the machine and the run's needs.
+pub fn facts(host: &Host, needs: &Needs) -> Facts {
     Facts {
-        nofile: rlimit(libc::RLIMIT_NOFILE),
-        port_range: read("/proc/sys/net/ipv4/ip_local_port_range").and_then(|s| {
-            let mut it = s.split_whitespace().map(|p| p.parse().ok());
-            Some((it.next()??, it.next()??))
-        }),
-        tcp_tw_reuse: read("/proc/sys/net/ipv4/tcp_tw_reuse").and_then(|s| s.parse().ok()),
-        somaxconn: read("/proc/sys/net/core/somaxconn").and_then(|s| s.parse().ok()),
-        io_uring: crate::report::env::io_uring_available(),
-        memlock: rlimit(libc::RLIMIT_MEMLOCK).map(|(soft, _)| soft),
-        kernel,
-        cores: crate::layout::online_cpus(),
+        nofile: host.nofile,
+        port_range: host.port_range,
+        tcp_tw_reuse: host.tcp_tw_reuse,
+        somaxconn: host.somaxconn,
+        io_uring: host.io_uring.clone(),
+        memlock: host.memlock,
+        kernel: host.kernel_version(),
+        cores: host.cores,
         port_free: needs.port.map(|p| std::net::TcpListener::bind(p).is_ok()),
     }
 }
 
 /// Raises the fd soft limit towards [`nofile_target`] (children inherit it: the servers
-/// this process starts), then reads the facts and decides.
-pub fn run(needs: &Needs) -> Vec<Finding> {
-    let before = rlimit(libc::RLIMIT_NOFILE);
+/// this process starts), then reads the machine and decides.
+pub fn run(needs: &Needs) -> Preflight {
     let mut raised = None;
-    if let Some((soft, hard)) = before {
+    if let Some((soft, hard)) = rlimit(libc::RLIMIT_NOFILE) {
         let want = nofile_target(needs).min(hard);
-        if soft < want {
-            let r = libc::rlimit {
-                rlim_cur: want,
-                rlim_max: hard,
-            };
-            // SAFETY: setrlimit reads one rlimit struct we own.
-            if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) } == 0 {
-                raised = Some((soft, want));
-            }
+        if soft < want && set_nofile_soft(want, hard).is_ok() {
+            raised = Some((soft, want));
         }
     }
-    let mut findings = decide(&facts(needs), needs);
+    let host = Host::read();
+    let mut findings = decide(&facts(&host, needs), needs);
     if let (Some((from, to)), Some(f)) = (
         raised,
         findings.iter_mut().find(|f| f.check == "open files"),
@@ -260,7 +248,7 @@ pub fn run(needs: &Needs) -> Vec<Finding> {
         }
         f.detail = format!("raised soft limit {from} -> {to}; {}", f.detail);
     }
-    findings
+    Preflight { host, findings }
 }
 
 #[cfg(test)]
@@ -389,7 +377,8 @@ mod tests {
         let fs = run(&Needs {
             connections: 100,
             ..needs()
-        });
+        })
+        .findings;
         let f = fs
             .iter()
             .find(|f| f.check == "open files")

@@ -46,16 +46,16 @@ impl Runtime {
 
 /// Cargo profile the server binaries are built with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Profile {
+pub enum BuildProfile {
     Release,
     Debug,
 }
 
-static BUILT: OnceLock<Mutex<Vec<(Profile, PathBuf, PathBuf)>>> = OnceLock::new();
+static BUILT: OnceLock<Mutex<Vec<(BuildProfile, PathBuf, PathBuf)>>> = OnceLock::new();
 
 /// Paths of (server-tokio, server-uring), built with `profile` by a nested `cargo build`
 /// (a no-op when up to date). Built once per process.
-pub fn server_binaries(profile: Profile) -> Result<(PathBuf, PathBuf)> {
+pub fn server_binaries(profile: BuildProfile) -> Result<(PathBuf, PathBuf)> {
     let built = BUILT.get_or_init(|| Mutex::new(Vec::new()));
     let mut built = built.lock().map_err(|_| anyhow!("build lock poisoned"))?;
     if let Some((_, t, u)) = built.iter().find(|(p, _, _)| *p == profile) {
@@ -75,7 +75,7 @@ pub fn server_binaries(profile: Profile) -> Result<(PathBuf, PathBuf)> {
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-    if profile == Profile::Release {
+    if profile == BuildProfile::Release {
         cmd.arg("--release");
     }
     let out = cmd
@@ -115,7 +115,7 @@ pub fn server_binaries(profile: Profile) -> Result<(PathBuf, PathBuf)> {
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub runtime: Runtime,
-    pub profile: Profile,
+    pub profile: BuildProfile,
     /// `--brokers`; `None` lets the server start its own embedded broker.
     pub brokers: Option<String>,
     pub topic: String,
@@ -133,7 +133,7 @@ impl ServerConfig {
     pub fn new(runtime: Runtime) -> Self {
         Self {
             runtime,
-            profile: Profile::Release,
+            profile: BuildProfile::Release,
             brokers: None,
             topic: "ingest".into(),
             args: Vec::new(),
@@ -143,6 +143,13 @@ impl ServerConfig {
         }
     }
 }
+
+/// The server could not set up io_uring (kernel, seccomp or sysctl forbids it): it exited
+/// with [`common::service::EXIT_IO_URING_UNAVAILABLE`]. The suite then skips tokio-uring
+/// and says why, instead of failing the run.
+#[derive(Debug, thiserror::Error)]
+#[error("io_uring unavailable: {0}")]
+pub struct IoUringUnavailable(pub String);
 
 /// A running server. Dropping it kills the process.
 #[derive(Debug)]
@@ -258,6 +265,11 @@ impl ServerProcess {
                 Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {
                     if let Some(status) = proc.child.try_wait()? {
                         std::thread::sleep(Duration::from_millis(100));
+                        if status.code()
+                            == Some(i32::from(common::service::EXIT_IO_URING_UNAVAILABLE))
+                        {
+                            return Err(IoUringUnavailable(proc.stderr().trim().to_string()).into());
+                        }
                         bail!(
                             "{} exited ({status}) before it was ready:\n{}",
                             cfg.runtime.label(),

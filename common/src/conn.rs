@@ -13,6 +13,13 @@ use crate::http::parse::Parsed;
 use crate::http::{HttpError, Limits, Parser, Response, Status, Version};
 use crate::ingest::{App, Reply};
 
+/// Read buffer per connection, in both servers; grown on demand for large bodies.
+pub const READ_BUF: usize = 16 * 1024;
+
+/// After a closing answer: how long both servers drain unread request bytes so the client
+/// reads the answer instead of a reset.
+pub const LINGER: Duration = Duration::from_millis(500);
+
 /// Per-connection timeouts.
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {

@@ -2,7 +2,7 @@
 //! loopback port that other processes can connect to. The default when no `--brokers` is
 //! given, so `cargo bench` and the tests need no broker installed.
 //!
-//! Caveat (measured, DESIGN.md): each mock partition keeps only ~5 MiB / 100k batches, so
+//! Caveat (measured; ARCHITECTURE.md, "Decisions"): each mock partition keeps only ~5 MiB / 100k batches, so
 //! count what landed with high watermarks ([`crate::landed`]), not by consuming everything.
 
 use rdkafka::error::KafkaError;

@@ -38,10 +38,21 @@ pub enum AckMode {
 }
 
 /// Where records go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum SinkKind {
     /// A Kafka cluster (embedded unless `--brokers` is given).
+    #[default]
     Kafka,
     /// Nowhere: measures the server without Kafka's cost.
     Null,

@@ -11,7 +11,10 @@
 //! - [`landed`]: counting what landed in Kafka, the right way for each broker.
 //! - [`config`]: the one CLI both servers share.
 //! - [`metrics`]: counters and their Prometheus text.
-//! - [`service`]: start-up, listeners, readiness line, signals, final flush.
+//! - [`listen`]: listening sockets (SO_REUSEPORT, refusing a port already bound).
+//! - [`service`]: start-up, readiness line, signals, shutdown drain, final flush.
+//!
+//! ARCHITECTURE.md (at the repository root) draws how a request flows through these.
 
 pub mod config;
 pub mod conn;
@@ -20,6 +23,7 @@ pub mod http;
 pub mod ingest;
 pub mod kafka;
 pub mod landed;
+pub mod listen;
 pub mod metrics;
 pub mod service;
 

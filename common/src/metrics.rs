@@ -6,6 +6,8 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
+use tokio::sync::Notify;
+
 use crate::http::Status;
 
 #[derive(Debug, Default)]
@@ -26,6 +28,9 @@ pub struct Metrics {
     pub connections_accepted: AtomicU64,
     /// `accept` calls that failed (EMFILE, ENFILE, ...); the server backs off and goes on.
     pub accept_errors: AtomicU64,
+    /// Woken when the last open connection closes: shutdown's drain waits on it instead of
+    /// polling the gauge.
+    all_closed: Notify,
 }
 
 impl Metrics {
@@ -46,6 +51,20 @@ impl Metrics {
         self.connections_accepted.fetch_add(1, Relaxed);
         self.open_connections.fetch_add(1, Relaxed);
         ConnectionGuard(self)
+    }
+
+    /// Resolves once no connection is open (at once if none is). Runtime-agnostic: the
+    /// servers bound it with their own timer.
+    pub async fn all_closed(&self) {
+        loop {
+            // Registered before the check: a close between the check and the await still
+            // wakes it (`notify_waiters` reaches every `Notified` created before it).
+            let closed = self.all_closed.notified();
+            if self.open_connections.load(Relaxed) <= 0 {
+                return;
+            }
+            closed.await;
+        }
     }
 
     /// The Prometheus text format (version 0.0.4).
@@ -114,7 +133,9 @@ pub struct ConnectionGuard<'a>(&'a Metrics);
 
 impl Drop for ConnectionGuard<'_> {
     fn drop(&mut self) {
-        self.0.open_connections.fetch_sub(1, Relaxed);
+        if self.0.open_connections.fetch_sub(1, Relaxed) == 1 {
+            self.0.all_closed.notify_waiters();
+        }
     }
 }
 

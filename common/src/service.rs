@@ -6,9 +6,8 @@ use std::net::{SocketAddr, TcpListener};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::watch;
 
 use crate::config::ServerArgs;
@@ -27,7 +26,13 @@ pub fn parse_ready_line(line: &str) -> Option<SocketAddr> {
     rest.split_whitespace().next()?.parse().ok()
 }
 
-/// Why a server could not start: printed as is, then the process exits 1.
+/// The exit status of a server that could not set up io_uring (a kernel, seccomp profile or
+/// `kernel.io_uring_disabled` forbids it): harnesses skip tokio-uring on it instead of
+/// failing. Any other start-up error exits 1.
+pub const EXIT_IO_URING_UNAVAILABLE: u8 = 3;
+
+/// Why a server could not start: printed as is, then the process exits 1 (or
+/// [`EXIT_IO_URING_UNAVAILABLE`]).
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot start the embedded Kafka broker: {0}")]
@@ -43,6 +48,8 @@ pub enum StartError {
     },
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    #[error("io_uring unavailable: {0}")]
+    IoUringUnavailable(String),
 }
 
 /// A server binary's `main`: parse the shared CLI, start the service, hand it to `run`
@@ -62,6 +69,9 @@ pub fn main(
     };
     if let Err(e) = run(&service) {
         eprintln!("{name}: {e}");
+        if let Some(StartError::IoUringUnavailable(_)) = e.downcast_ref::<StartError>() {
+            return ExitCode::from(EXIT_IO_URING_UNAVAILABLE);
+        }
         return ExitCode::FAILURE;
     }
     service.finish()
@@ -168,7 +178,7 @@ impl Service {
     /// Binds `n` listeners on `--listen`: one plain listener for `n == 1`, else `n` sharing
     /// the port with SO_REUSEPORT (the kernel spreads connections over them).
     pub fn bind(&self, n: usize) -> Result<Vec<TcpListener>, StartError> {
-        bind_listeners(self.args.listen, n, self.args.backlog)
+        crate::listen::bind_listeners(self.args.listen, n, self.args.backlog)
     }
 
     /// Prints the readiness line (stdout, flushed) that harnesses wait for.
@@ -268,14 +278,15 @@ impl Worker {
         Conn::new(self.limits, self.timeouts)
     }
 
-    /// The instant by which in-flight requests must finish once shutdown began.
-    pub fn drain_deadline(&self) -> Instant {
-        Instant::now() + self.drain
+    /// How long in-flight requests may take to finish once shutdown began
+    /// (`--shutdown-timeout`): the bound for [`Worker::drained`].
+    pub fn drain_timeout(&self) -> Duration {
+        self.drain
     }
 
-    /// True once no connection is open.
-    pub fn drained(&self) -> bool {
-        self.app.metrics.open_connections.load(Relaxed) <= 0
+    /// Resolves once no connection is open; the server bounds it by [`Worker::drain_timeout`].
+    pub async fn drained(&self) {
+        self.app.metrics.all_closed().await;
     }
 
     /// Counts and logs a failed `accept`, and says how long to back off before the next.
@@ -295,52 +306,6 @@ impl Worker {
     }
 }
 
-/// See [`Service::bind`]. Refuses a port already bound by anyone: with SO_REUSEPORT a stale
-/// server on the same port would otherwise silently take a share of the connections.
-pub fn bind_listeners(
-    addr: SocketAddr,
-    n: usize,
-    backlog: u32,
-) -> Result<Vec<TcpListener>, StartError> {
-    let err = |source: std::io::Error| {
-        if source.kind() == std::io::ErrorKind::AddrInUse {
-            StartError::PortInUse { addr }
-        } else {
-            StartError::Listen { addr, source }
-        }
-    };
-    let reuseport = n > 1;
-    if addr.port() != 0 && reuseport {
-        // A plain bind fails if any socket, SO_REUSEPORT or not, holds the port.
-        drop(socket(addr, false).map_err(err)?);
-    }
-    let first = listen(socket(addr, reuseport).map_err(err)?, backlog).map_err(err)?;
-    let bound = first.local_addr().map_err(err)?;
-    let mut all = vec![first];
-    for _ in 1..n {
-        all.push(listen(socket(bound, true).map_err(err)?, backlog).map_err(err)?);
-    }
-    Ok(all)
-}
-
-fn socket(addr: SocketAddr, reuseport: bool) -> std::io::Result<Socket> {
-    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    // Rebinding over TIME_WAIT sockets of a previous run is fine; a live listener still
-    // makes bind fail (SO_REUSEADDR does not share listening ports on Linux).
-    s.set_reuse_address(true)?;
-    if reuseport {
-        s.set_reuse_port(true)?;
-    }
-    s.bind(&addr.into())?;
-    Ok(s)
-}
-
-fn listen(s: Socket, backlog: u32) -> std::io::Result<TcpListener> {
-    s.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
-    s.set_nonblocking(true)?;
-    Ok(s.into())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,20 +321,5 @@ mod tests {
             parse_ready_line("embedded Kafka broker at 127.0.0.1:1"),
             None
         );
-    }
-
-    #[test]
-    fn refuses_a_port_in_use_even_with_reuseport() {
-        let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-        let held = bind_listeners(any, 2, 16).expect("first bind");
-        let addr = held[0].local_addr().expect("addr");
-        for n in [1, 2] {
-            match bind_listeners(addr, n, 16) {
-                Err(StartError::PortInUse { .. }) => {}
-                other => panic!("n={n}: expected PortInUse, got {other:?}"),
-            }
-        }
-        let two = bind_listeners(any, 2, 16).expect("reuseport pair");
-        assert_eq!(two[0].local_addr().ok(), two[1].local_addr().ok());
     }
 }

@@ -10,16 +10,11 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use common::config::Flavour;
+use common::conn::{LINGER, READ_BUF};
 use common::service::{Service, Worker};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::time::{sleep, sleep_until, timeout, Duration};
-
-/// Read buffer per connection; grown on demand for large bodies.
-const READ_BUF: usize = 16 * 1024;
-/// After a closing answer: how long unread request bytes are drained so the client reads the
-/// answer instead of a reset.
-const LINGER: Duration = Duration::from_millis(500);
+use tokio::time::{sleep, sleep_until, timeout};
 
 fn main() -> ExitCode {
     common::service::main("server-tokio", run)
@@ -83,10 +78,7 @@ async fn accept_loop(listener: std::net::TcpListener, w: Worker) {
         }
     }
     drop(listener);
-    let deadline = w.drain_deadline();
-    while !w.drained() && Instant::now() < deadline {
-        sleep(Duration::from_millis(10)).await;
-    }
+    let _ = timeout(w.drain_timeout(), w.drained()).await;
 }
 
 /// read -> core -> write until the core says close, the peer leaves, or a timeout fires.

@@ -2,7 +2,7 @@
 //! `common`. One io_uring runtime per thread, each with its own SO_REUSEPORT listener, one
 //! `tokio_uring::spawn`ed task per connection.
 //!
-//! tokio-uring traps handled here (DESIGN.md):
+//! tokio-uring traps handled here (ARCHITECTURE.md, "tokio-uring's traps"):
 //! - `read(buf)` writes from offset 0: we read into `rbuf.slice(len..)` to append.
 //! - accept errors (EMFILE...) are counted and backed off, never `unwrap`ped: one would
 //!   silently kill the accept task.
@@ -14,16 +14,12 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use bytes::BytesMut;
-use common::service::{Service, Worker};
-use tokio::time::{sleep, sleep_until, timeout, Duration};
+use common::conn::{LINGER, READ_BUF};
+use common::service::{Service, StartError, Worker};
+use tokio::time::{sleep, sleep_until, timeout};
 use tokio_uring::buf::BoundedBuf;
 use tokio_uring::net::{TcpListener, TcpStream};
 
-/// Read buffer per connection; grown on demand for large bodies.
-const READ_BUF: usize = 16 * 1024;
-/// After a closing answer: how long unread request bytes are drained so the client reads the
-/// answer instead of a reset.
-const LINGER: Duration = Duration::from_millis(500);
 /// Submission queue entries per ring (tokio-uring's default is 256).
 const RING_ENTRIES: u32 = 1024;
 
@@ -50,7 +46,7 @@ fn run(service: &Service) -> Result<(), Box<dyn std::error::Error>> {
                         rt.block_on(accept_loop(l, w));
                     }
                     Err(e) => {
-                        let _ = ready.send(Err(format!("io_uring unavailable: {e}")));
+                        let _ = ready.send(Err(e.to_string()));
                     }
                 }
             });
@@ -69,7 +65,7 @@ fn run(service: &Service) -> Result<(), Box<dyn std::error::Error>> {
             Some(e) => {
                 // Stop the threads whose ring did start, then report.
                 service.stop();
-                Err(e.clone())
+                Err(StartError::IoUringUnavailable(e.clone()))
             }
         }
     })?;
@@ -92,10 +88,7 @@ async fn accept_loop(listener: std::net::TcpListener, w: Worker) {
         }
     }
     drop(listener);
-    let deadline = w.drain_deadline();
-    while !w.drained() && Instant::now() < deadline {
-        sleep(Duration::from_millis(10)).await;
-    }
+    let _ = timeout(w.drain_timeout(), w.drained()).await;
 }
 
 /// read -> core -> write until the core says close, the peer leaves, or a timeout fires.

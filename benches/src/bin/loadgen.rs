@@ -113,7 +113,7 @@ fn main() -> ExitCode {
         io_uring: false,
         port: None,
     };
-    for f in bench::preflight::run(&needs) {
+    for f in bench::preflight::run(&needs).findings {
         if f.level != bench::preflight::Level::Ok || !args.json {
             eprintln!("preflight: {f}");
         }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use bench::report;
-use bench::suite::Paths;
+use bench::results::Paths;
 use clap::Parser;
 
 /// Rebuild results/latest/{summary.json,summary.md,report.html} from saved data.

@@ -18,9 +18,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use bench::loadgen::{self, LoadError, Mode, RunConfig, Workload};
+use bench::results::{verify, Evidence, Exit, Landed, Tally};
 use bench::server::{Runtime, ServerConfig, ServerProcess};
 use clap::{Parser, ValueEnum};
-use common::config::parse_duration;
+use common::config::{parse_duration, ServerArgs};
 use common::embedded::EmbeddedKafka;
 use common::landed::{CountMethod, TopicReader};
 
@@ -109,15 +110,19 @@ fn run(a: Args) -> Result<bool> {
         ModeArg::ConnPerRequest => (Mode::ConnPerRequest, "conn-per-request"),
     };
     let total = a.warmup + a.duration;
+    let mut load = RunConfig::new(
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        Workload::post("/ingest", 100, 1),
+    );
     let needs = bench::preflight::Needs {
         connections: a.connections,
-        backlog: 4096,
+        backlog: ServerArgs::try_parse_from(["server"])?.backlog,
         conn_per_request: mode == Mode::ConnPerRequest,
-        source_addrs: 64,
+        source_addrs: u32::from(load.source_addrs),
         io_uring: runtime == Runtime::Uring,
         port: None,
     };
-    for f in bench::preflight::run(&needs) {
+    for f in bench::preflight::run(&needs).findings {
         eprintln!("preflight: {f}");
     }
     let topic = "soak";
@@ -157,7 +162,7 @@ fn run(a: Args) -> Result<bool> {
     };
     // One run, the whole time measured (warm-up is only for the RSS baseline), so every
     // request sent is in the delivery check.
-    let mut load = RunConfig::new(server.addr, Workload::post("/ingest", 100, 1));
+    load.addr = server.addr;
     load.mode = mode;
     load.connections = a.connections;
     load.threads = a.loadgen_threads;
@@ -174,8 +179,17 @@ fn run(a: Args) -> Result<bool> {
     done.store(true, Ordering::Relaxed);
     let _ = sampler.join();
     let stderr_tail = server.stderr();
-    let exit = server.stop(Duration::from_secs(60));
-    let landed = reader.count()? - before;
+    let exit = match server.stop(Duration::from_secs(60)) {
+        Ok(s) if s.success() => Exit::Clean,
+        Ok(s) => Exit::Unclean(format!("unclean exit: {s}\n{stderr_tail}")),
+        Err(e) => Exit::Unclean(format!("{e:#}")),
+    };
+    let landed = match reader.count() {
+        Ok(n) => Landed::Counted(n.saturating_sub(before)),
+        Err(e) => Landed::Unreadable(format!("{e:#}")),
+    };
+    let mut tally = Tally::default();
+    tally.add(&report);
 
     let samples = samples.lock().map(|s| s.clone()).unwrap_or_default();
     let warm = a.warmup.as_secs_f64();
@@ -200,37 +214,18 @@ fn run(a: Args) -> Result<bool> {
         .min()
         .unwrap_or(0);
 
-    let mut problems = Vec::new();
-    if stall {
-        problems.push(report.stall_summary());
-    }
-    if report.errors_total() > 0 {
-        problems.push(format!(
-            "{} requests failed: {:?}",
-            report.errors_total(),
-            report.errors
-        ));
-    }
-    if report.non_2xx() > 0 {
-        problems.push(format!(
-            "{} answers not 2xx: {:?}",
-            report.non_2xx(),
-            report.statuses
-        ));
-    }
-    if landed != report.ok {
-        problems.push(format!(
-            "{landed} records landed for {} 2xx answers",
-            report.ok
-        ));
-    }
+    let verification = verify(Evidence {
+        tally,
+        landed,
+        method: CountMethod::Watermarks,
+        exit,
+        failure: stall.then(|| report.stall_summary()),
+    });
+    let mut problems = verification.problems.clone();
     if growth >= 10.0 {
         problems.push(format!(
             "server RSS grew {growth:.1}% after warm-up ({base} -> {max_after} KiB)"
         ));
-    }
-    if !matches!(&exit, Ok(s) if s.success()) {
-        problems.push(format!("unclean exit: {exit:?}\n{stderr_tail}"));
     }
     let summary = SoakSummary {
         runtime: runtime.label().into(),
@@ -242,8 +237,8 @@ fn run(a: Args) -> Result<bool> {
         rate: report.rate,
         errors: report.errors_total(),
         stalls: u64::from(stall),
-        landed,
-        lost: report.ok as i64 - landed as i64,
+        landed: verification.landed.unwrap_or(0),
+        lost: report.ok as i64 - verification.landed.unwrap_or(0) as i64,
         rss_after_warmup_kib: base,
         rss_max_after_warmup_kib: max_after,
         rss_end_kib: end,
@@ -255,7 +250,7 @@ fn run(a: Args) -> Result<bool> {
     };
     std::fs::create_dir_all(&a.out)?;
     let stem = format!("{}-{mode_label}", runtime.label());
-    bench::suite::write_json(&a.out.join(format!("{stem}.json")), &summary)?;
+    bench::results::write_json(&a.out.join(format!("{stem}.json")), &summary)?;
     let mut csv = String::from("second,answered,errors,rss_kib\n");
     for s in &report.timeline {
         let rss = samples

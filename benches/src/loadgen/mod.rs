@@ -2,25 +2,34 @@
 //!
 //! - Thread-per-core: `threads` current-thread tokio runtimes, each driving a fixed share of
 //!   the connections; request bytes built once; no allocation per request.
-//! - One work loop ([`engine`]) for every mode: [`Mode`] only sets pipeline depth, whether a
+//! - One work loop (`connection.rs`) for every mode: [`Mode`] only sets pipeline depth, whether a
 //!   connection is reused, and pacing (closed loop, or an open-loop schedule whose latency is
 //!   measured from each request's intended send time, as wrk2 does).
 //! - Bounded: by requests and/or duration, and always by `time_limit`; a watchdog ends a run
 //!   that makes no progress for `stall_timeout` with a [`LoadError::Stalled`] carrying the
 //!   report and the server's fd count and socket states.
-//! - [`report::Report`]: merged measurements with text, JSON and CSV printers.
+//! - [`output::Report`]: merged measurements with text, JSON and CSV printers.
+//!
+//! Files: `session.rs` (threads and runs), `shared.rs` (what a run's threads share),
+//! `connection.rs` (the work loop), `net.rs` (sockets), `watchdog.rs` (stall and time
+//! limit), `server_facts.rs` (the server's fds and socket states for a stall report),
+//! `response.rs` (answer parsing), `stats.rs` (per-thread measurements), `output.rs`.
 
-mod engine;
-pub mod report;
+mod connection;
+mod net;
+pub mod output;
 pub mod response;
+pub mod server_facts;
+mod session;
+mod shared;
 pub mod stats;
-pub mod watchdog;
+mod watchdog;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-pub use engine::{run, Session};
-pub use report::Report;
+pub use output::{Latency, Report, Stall};
+pub use session::{run, Session};
 
 /// What each request carries.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -89,7 +98,7 @@ pub fn seeded_bytes(len: usize, seed: u64) -> Vec<u8> {
 }
 
 /// How load is offered.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum Mode {
     /// Keep-alive connections, each sends its next request when the last was answered.
@@ -113,7 +122,26 @@ impl Mode {
         }
     }
 
-    fn depth(&self) -> usize {
+    /// The inverse of [`Mode::label`].
+    pub fn from_label(label: &str) -> Option<Self> {
+        match label {
+            "closed" => Some(Mode::Closed),
+            "conn-per-request" => Some(Mode::ConnPerRequest),
+            l => {
+                if let Some(d) = l.strip_prefix("pipelined-") {
+                    Some(Mode::Pipelined {
+                        depth: d.parse().ok()?,
+                    })
+                } else {
+                    Some(Mode::Open {
+                        rate: l.strip_prefix("open-")?.parse().ok()?,
+                    })
+                }
+            }
+        }
+    }
+
+    pub(crate) fn depth(&self) -> usize {
         match self {
             Mode::Pipelined { depth } => *depth,
             _ => 1,

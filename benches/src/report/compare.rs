@@ -139,8 +139,9 @@ pub fn markdown(a_name: &str, a: &Summary, b_name: &str, b: &Summary) -> String 
 mod tests {
     use super::*;
     use crate::report::{Paired, RunSetup, RuntimeResult, WorkloadResult, SCHEMA};
+    use crate::results::Tally;
     use crate::server::Runtime;
-    use crate::suite::{Spec, Tally};
+    use crate::workload::Spec;
 
     fn summary(tokio: f64, uring: Option<f64>) -> Summary {
         let spec: Spec = serde_json::from_value(serde_json::json!({

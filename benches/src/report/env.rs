@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::host::{proc as read, Host};
+
 /// Everything that can change a result besides the code.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Environment {
@@ -35,14 +37,10 @@ pub struct Environment {
     pub preflight: Vec<crate::preflight::Finding>,
 }
 
-fn read(path: &str) -> Option<String> {
-    std::fs::read_to_string(path)
-        .ok()
-        .map(|s| s.trim().to_string())
-}
-
 impl Environment {
-    pub fn collect(root: &std::path::Path) -> Self {
+    /// The environment of a run on `host` (as preflight read it), with versions from
+    /// `root`'s Cargo.lock.
+    pub fn collect(root: &std::path::Path, host: &Host) -> Self {
         let cpuinfo = read("/proc/cpuinfo").unwrap_or_default();
         let meminfo = read("/proc/meminfo").unwrap_or_default();
         let os = read("/etc/os-release").and_then(|s| {
@@ -64,22 +62,21 @@ impl Environment {
                 l.strip_prefix("model name")
                     .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
             }),
-            cores: crate::layout::online_cpus(),
+            cores: host.cores,
             memory_kib: meminfo
                 .lines()
                 .find_map(|l| l.strip_prefix("MemTotal:"))
                 .and_then(|v| v.split_whitespace().next()?.parse().ok()),
-            kernel: read("/proc/sys/kernel/osrelease"),
+            kernel: host.kernel.clone(),
             os,
             rustc,
             crates: crate_versions(&root.join("Cargo.lock")),
             librdkafka,
-            somaxconn: read("/proc/sys/net/core/somaxconn"),
-            ip_local_port_range: read("/proc/sys/net/ipv4/ip_local_port_range")
-                .map(|s| s.split_whitespace().collect::<Vec<_>>().join("-")),
-            tcp_tw_reuse: read("/proc/sys/net/ipv4/tcp_tw_reuse"),
-            nofile: nofile(),
-            io_uring: match io_uring_available() {
+            somaxconn: host.somaxconn.map(|v| v.to_string()),
+            ip_local_port_range: host.port_range.map(|(lo, hi)| format!("{lo}-{hi}")),
+            tcp_tw_reuse: host.tcp_tw_reuse.map(|v| v.to_string()),
+            nofile: host.nofile,
+            io_uring: match &host.io_uring {
                 Ok(()) => "available".into(),
                 Err(why) => format!("unavailable: {why}"),
             },
@@ -114,30 +111,4 @@ fn crate_versions(lock: &std::path::Path) -> BTreeMap<String, String> {
         }
     }
     out
-}
-
-fn nofile() -> Option<(u64, u64)> {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one rlimit struct we own.
-    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) };
-    (rc == 0).then_some((r.rlim_cur, r.rlim_max))
-}
-
-/// Tries io_uring_setup(2) for a 1-entry ring: kernels, seccomp profiles and sysctls
-/// (kernel.io_uring_disabled) can each forbid it.
-pub fn io_uring_available() -> Result<(), String> {
-    let mut params = [0u8; 120]; // struct io_uring_params, zeroed
-                                 // SAFETY: io_uring_setup reads and writes `params`, which is large enough; the fd it
-                                 // returns is closed at once.
-    let fd = unsafe { libc::syscall(libc::SYS_io_uring_setup, 1u32, params.as_mut_ptr()) };
-    if fd < 0 {
-        let e = std::io::Error::last_os_error();
-        return Err(format!("io_uring_setup failed: {e}"));
-    }
-    // SAFETY: closing the fd we were just given.
-    unsafe { libc::close(fd as libc::c_int) };
-    Ok(())
 }

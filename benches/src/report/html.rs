@@ -2,17 +2,11 @@
 
 use std::fmt::Write;
 
-use super::markdown::runtime_labels;
+use super::document::esc;
+use super::markdown::{self, runtime_labels};
 use super::{human_rate, Summary};
 
 const COLORS: [&str; 3] = ["#1f77b4", "#d62728", "#2ca02c"];
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
 
 /// A workload's name, right-aligned left of its row of bars, centred at `y`.
 fn row_label(o: &mut String, left: f64, y: f64, name: &str) {
@@ -230,78 +224,9 @@ svg .l{{font-size:11px}}svg .v{{font-size:10px;fill:#444}}svg .w{{stroke:#000;st
     o.push_str(&throughput_chart(s, &labels));
     o.push_str("<h2>Latency (fixed-duration pass): p50 ▮ p99 ▮ p99.9 ●</h2>");
     o.push_str(&latency_chart(s, &labels));
-    // The tables are the Markdown's, rendered plainly.
+    // The same tables as summary.md, from the same document.
     o.push_str("<h2>Tables</h2>");
-    o.push_str(&md_tables_to_html(&super::markdown::render(s)));
+    o.push_str(&markdown::document(s).html());
     o.push_str("</body></html>\n");
-    o
-}
-
-/// Turns the Markdown summary into HTML: tables, headings, lists, paragraphs.
-fn md_tables_to_html(md: &str) -> String {
-    let mut o = String::new();
-    let mut in_table = false;
-    let mut in_list = false;
-    for line in md.lines().skip(1) {
-        let inline = |t: &str| {
-            let mut s = esc(t);
-            while let (Some(a), Some(b)) = (
-                s.find("**"),
-                s.get(s.find("**").unwrap_or(0) + 2..)
-                    .and_then(|r| r.find("**")),
-            ) {
-                let b = a + 2 + b;
-                s = format!("{}<b>{}</b>{}", &s[..a], &s[a + 2..b], &s[b + 2..]);
-            }
-            while let Some(a) = s.find('`') {
-                let Some(b) = s[a + 1..].find('`') else { break };
-                let b = a + 1 + b;
-                s = format!("{}<code>{}</code>{}", &s[..a], &s[a + 1..b], &s[b + 1..]);
-            }
-            s
-        };
-        if line.starts_with('|') {
-            if line.starts_with("|---") {
-                continue;
-            }
-            if !in_table {
-                o.push_str("<table>");
-                in_table = true;
-            }
-            o.push_str("<tr>");
-            for cell in line.trim_matches('|').split('|') {
-                let _ = write!(o, "<td>{}</td>", inline(cell.trim()));
-            }
-            o.push_str("</tr>");
-            continue;
-        }
-        if in_table {
-            o.push_str("</table>");
-            in_table = false;
-        }
-        if let Some(item) = line.strip_prefix("- ") {
-            if !in_list {
-                o.push_str("<ul>");
-                in_list = true;
-            }
-            let _ = write!(o, "<li>{}</li>", inline(item));
-            continue;
-        }
-        if in_list {
-            o.push_str("</ul>");
-            in_list = false;
-        }
-        if let Some(h) = line.strip_prefix("## ") {
-            let _ = write!(o, "<h3>{}</h3>", inline(h));
-        } else if !line.trim().is_empty() {
-            let _ = write!(o, "<p>{}</p>", inline(line));
-        }
-    }
-    if in_table {
-        o.push_str("</table>");
-    }
-    if in_list {
-        o.push_str("</ul>");
-    }
     o
 }

@@ -1,17 +1,16 @@
-//! summary.md: the comparison as tables.
+//! What the summary says, as one [`Document`]: `summary.md` is its Markdown, and the tables
+//! section of `report.html` its HTML.
 
-use std::fmt::Write;
+use super::document::{Document, Table, Text};
+use super::stats::Interval;
+use super::{human_rate, Summary};
+use crate::results::Verification;
 
-use super::{human_rate, Interval, Summary};
-
-fn interval(i: &Option<Interval>) -> String {
+fn interval(i: &Option<Interval>) -> Text {
     match i {
-        Some(i) => format!(
-            "{} / **{}** / {}",
-            human_rate(i.lower),
-            human_rate(i.estimate),
-            human_rate(i.upper)
-        ),
+        Some(i) => Text::plain(format!("{} / ", human_rate(i.lower)))
+            .then(Text::bold(human_rate(i.estimate)))
+            .then(format!(" / {}", human_rate(i.upper))),
         None => "—".into(),
     }
 }
@@ -20,201 +19,235 @@ fn ratio(i: &Option<Interval>) -> String {
     i.map_or("—".into(), |r| r.fmt_ratio())
 }
 
+/// `summary.md`.
 pub fn render(s: &Summary) -> String {
-    let mut o = String::new();
-    let e = &s.env;
-    let _ = writeln!(o, "# runtime-bench: tokio vs tokio-uring\n");
-    let _ = writeln!(o, "{}\n", s.run_line());
-    if s.passed() {
-        let _ = writeln!(o, "**All workloads verified**: records in Kafka equal 2xx answers, no errors, no stalls.\n");
-    } else {
-        let _ = writeln!(
-            o,
-            "**VERIFICATION FAILED** — these results are not to be trusted as they stand:\n"
-        );
-        for p in &s.problems {
-            let _ = writeln!(o, "- {p}");
-        }
-        let _ = writeln!(o);
-    }
+    format!(
+        "# runtime-bench: tokio vs tokio-uring\n\n{}\n\n{}",
+        s.run_line(),
+        verdict_lines(s).markdown(),
+    ) + &document(s).markdown()
+}
 
-    let _ = writeln!(
-        o,
-        "## Throughput (req/s): criterion's 95% interval, lower / **estimate** / upper\n"
-    );
-    let labels: Vec<String> = runtime_labels(s);
-    let _ = write!(o, "| workload |");
-    for l in &labels {
-        let _ = write!(o, " {l} |");
+/// The pass/fail statement at the top.
+pub fn verdict_lines(s: &Summary) -> Document {
+    let mut d = Document::default();
+    if s.passed() {
+        d.para(Text::bold("All workloads verified").then(
+            ": records in Kafka equal 2xx answers (or, with a null sink, none were expected), no errors, no stalls.",
+        ));
+    } else {
+        d.para(
+            Text::bold("VERIFICATION FAILED")
+                .then(" — these results are not to be trusted as they stand:"),
+        );
+        d.list(s.problems.iter().map(|p| Text::plain(p.as_str())).collect());
     }
-    let _ = writeln!(o, " tokio-uring / tokio | delivery check |");
-    let _ = writeln!(o, "|---|{}---|---|", "---|".repeat(labels.len()));
+    d
+}
+
+/// Every table and list of the summary.
+pub fn document(s: &Summary) -> Document {
+    let mut d = Document::default();
+    throughput(s, &mut d);
+    rounds(s, &mut d);
+    latency(s, &mut d);
+    delivery(s, &mut d);
+    setup(s, &mut d);
+    d
+}
+
+fn throughput(s: &Summary, d: &mut Document) {
+    d.heading("Throughput (req/s): criterion's 95% interval, lower / estimate / upper");
+    let labels = runtime_labels(s);
+    let mut head: Vec<String> = vec!["workload".into()];
+    head.extend(labels.iter().cloned());
+    head.extend(["tokio-uring / tokio".into(), "delivery check".into()]);
+    let mut t = Table::new(head);
     for w in &s.workloads {
-        let _ = write!(o, "| {} |", w.spec.name);
+        let mut row: Vec<Text> = vec![w.spec.name.as_str().into()];
         for l in &labels {
-            let cell = match w.runtimes.iter().find(|r| &r.label == l) {
+            row.push(match w.runtimes.iter().find(|r| &r.label == l) {
                 Some(r) if r.skipped.is_some() => "skipped".into(),
                 Some(r) => interval(&r.thrpt),
                 None => "".into(),
-            };
-            let _ = write!(o, " {cell} |");
+            });
         }
         let verified = w
             .runtimes
             .iter()
             .all(|r| r.skipped.is_some() || r.verification.as_ref().is_some_and(|v| v.passed));
-        let _ = writeln!(
-            o,
-            " {} | {} |",
-            ratio(&w.ratio_uring_tokio),
-            if verified { "ok" } else { "FAILED" }
-        );
+        row.push(ratio(&w.ratio_uring_tokio).into());
+        row.push(if verified { "ok" } else { "FAILED" }.into());
+        t.rows.push(row);
     }
-    if s.workloads
+    d.table(t);
+    let per_core: Vec<Text> = s
+        .workloads
         .iter()
-        .any(|w| w.ratio_uring_tokio_per_core.is_some())
-    {
-        let _ = writeln!(o, "\ntokio-uring / tokio per-core (same thread-per-core layout, only io_uring vs epoll differs):\n");
-        for w in s
-            .workloads
-            .iter()
-            .filter(|w| w.ratio_uring_tokio_per_core.is_some())
-        {
-            let _ = writeln!(
-                o,
-                "- {}: {}",
-                w.spec.name,
-                ratio(&w.ratio_uring_tokio_per_core)
-            );
+        .filter(|w| w.ratio_uring_tokio_per_core.is_some())
+        .map(|w| format!("{}: {}", w.spec.name, ratio(&w.ratio_uring_tokio_per_core)).into())
+        .collect();
+    if !per_core.is_empty() {
+        d.para("tokio-uring / tokio per-core (same thread-per-core layout, only io_uring vs epoll differs):");
+        d.list(per_core);
+    }
+    d.para("A ratio above 1 means tokio-uring served more requests per second. Where the bracketed bounds include 1, the difference is within the noise of this run.");
+}
+
+fn rounds(s: &Summary, d: &mut Document) {
+    if !s.workloads.iter().any(|w| w.paired_uring_tokio.is_some()) {
+        return;
+    }
+    d.heading("tokio-uring / tokio from interleaved rounds");
+    d.para("Both servers stay up; each round measures one, then the other, back to back (order alternating), so a change in the machine's speed during the run lands on both sides of a round's ratio. Median of the rounds' ratios, with a sign-test interval for the median. Server CPU per request: all the server's threads (I/O loop and librdkafka's), from the same rounds; below 1, tokio-uring spent less CPU on each request.");
+    let mut t = Table::new([
+        "workload",
+        "rounds",
+        "tokio-uring / tokio, req/s",
+        "per round",
+        "tokio-uring / tokio, server CPU per request",
+    ]);
+    for w in &s.workloads {
+        if let Some(p) = &w.paired_uring_tokio {
+            let per: Vec<String> = p.ratios.iter().map(|r| format!("{r:.2}")).collect();
+            let cpu = w
+                .paired_cpu_uring_tokio
+                .as_ref()
+                .map_or("—".into(), |c| c.fmt_ratio());
+            t.row([
+                w.spec.name.clone(),
+                p.ratios.len().to_string(),
+                p.fmt_ratio(),
+                per.join(" "),
+                cpu,
+            ]);
         }
     }
-    let _ = writeln!(o, "\nA ratio above 1 means tokio-uring served more requests per second. Where the bracketed bounds include 1, the difference is within the noise of this run.\n");
+    d.table(t);
+}
 
-    if s.workloads.iter().any(|w| w.paired_uring_tokio.is_some()) {
-        let _ = writeln!(o, "## tokio-uring / tokio from interleaved rounds\n");
-        let _ = writeln!(o, "Both servers stay up; each round measures one, then the other, back to back (order alternating), so a change in the machine's speed during the run lands on both sides of a round's ratio. Median of the rounds' ratios, with a sign-test interval for the median. Server CPU per request: all the server's threads (I/O loop and librdkafka's), from the same rounds; below 1, tokio-uring spent less CPU on each request.\n");
-        let _ = writeln!(
-            o,
-            "| workload | rounds | tokio-uring / tokio, req/s | per round | tokio-uring / tokio, server CPU per request |"
-        );
-        let _ = writeln!(o, "|---|---|---|---|---|");
-        for w in &s.workloads {
-            if let Some(p) = &w.paired_uring_tokio {
-                let per: Vec<String> = p.ratios.iter().map(|r| format!("{r:.2}")).collect();
-                let cpu = w
-                    .paired_cpu_uring_tokio
-                    .as_ref()
-                    .map_or("—".into(), |c| c.fmt_ratio());
-                let _ = writeln!(
-                    o,
-                    "| {} | {} | {} | {} | {cpu} |",
-                    w.spec.name,
-                    p.ratios.len(),
-                    p.fmt_ratio(),
-                    per.join(" ")
-                );
-            }
-        }
-        let _ = writeln!(o);
-    }
-
-    let _ = writeln!(
-        o,
-        "## Latency (µs) from a fixed-duration pass per runtime\n"
-    );
-    let _ = writeln!(
-        o,
-        "| workload | runtime | req/s | p50 | p90 | p99 | p99.9 | max | server CPU µs/req |"
-    );
-    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|");
+fn latency(s: &Summary, d: &mut Document) {
+    d.heading("Latency (µs) from a fixed-duration pass per runtime");
+    let mut t = Table::new([
+        "workload",
+        "runtime",
+        "req/s",
+        "p50",
+        "p90",
+        "p99",
+        "p99.9",
+        "max",
+        "server CPU µs/req",
+    ]);
     for w in &s.workloads {
         for r in &w.runtimes {
             if let Some(l) = &r.latency {
-                let _ = writeln!(
-                    o,
-                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                    w.spec.name,
-                    r.label,
+                t.row([
+                    w.spec.name.clone(),
+                    r.label.clone(),
                     human_rate(r.latency_pass_rate.unwrap_or(0.0)),
-                    l.p50,
-                    l.p90,
-                    l.p99,
-                    l.p999,
-                    l.max,
+                    l.p50.to_string(),
+                    l.p90.to_string(),
+                    l.p99.to_string(),
+                    l.p999.to_string(),
+                    l.max.to_string(),
                     r.cpu_us_per_request
-                        .map_or("—".into(), |c| format!("{c:.1}"))
-                );
+                        .map_or("—".into(), |c| format!("{c:.1}")),
+                ]);
             }
         }
     }
+    d.table(t);
+}
 
-    let _ = writeln!(o, "\n## Delivery check\n");
-    let _ = writeln!(o, "| workload | runtime | 2xx answers | landed in Kafka | counted by | errors | non-2xx | stalls | clean exit | result |");
-    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|---|");
+fn landed(v: &Verification) -> String {
+    v.landed.map_or("not counted".into(), |n| n.to_string())
+}
+
+fn delivery(s: &Summary, d: &mut Document) {
+    d.heading("Delivery check");
+    let mut t = Table::new([
+        "workload",
+        "runtime",
+        "2xx answers",
+        "landed in Kafka",
+        "counted by",
+        "errors",
+        "non-2xx",
+        "stalls",
+        "clean exit",
+        "result",
+    ]);
     for w in &s.workloads {
         for r in &w.runtimes {
+            let mut row = vec![w.spec.name.clone(), r.label.clone()];
             match (&r.verification, &r.skipped) {
                 (_, Some(why)) => {
-                    let _ = writeln!(
-                        o,
-                        "| {} | {} | skipped: {why} | | | | | | | |",
-                        w.spec.name, r.label
-                    );
+                    row.push(format!("skipped: {why}"));
+                    row.extend(std::iter::repeat_n(String::new(), 7));
                 }
-                (Some(v), None) => {
-                    let _ = writeln!(
-                        o,
-                        "| {} | {} | {} | {} | {:?} | {} | {} | {} | {} | {} |",
-                        w.spec.name,
-                        r.label,
-                        v.ok,
-                        v.landed,
-                        v.method,
-                        v.errors,
-                        v.non_2xx,
-                        v.stalls,
-                        v.clean_exit,
-                        if v.passed { "ok" } else { "FAILED" }
-                    );
-                }
+                (Some(v), None) => row.extend([
+                    v.ok.to_string(),
+                    landed(v),
+                    format!("{:?}", v.method),
+                    v.errors.to_string(),
+                    v.non_2xx.to_string(),
+                    v.stalls.to_string(),
+                    v.clean_exit.to_string(),
+                    if v.passed { "ok" } else { "FAILED" }.into(),
+                ]),
                 (None, None) => {
-                    let _ = writeln!(
-                        o,
-                        "| {} | {} | no result | | | | | | | FAILED |",
-                        w.spec.name, r.label
-                    );
+                    row.push("no result".into());
+                    row.extend(std::iter::repeat_n(String::new(), 6));
+                    row.push("FAILED".into());
                 }
             }
+            t.row(row);
         }
     }
+    d.table(t);
+}
 
-    let _ = writeln!(o, "\n## Workloads\n");
-    for w in &s.workloads {
-        let extra = if w.spec.server_args.is_empty() {
-            String::new()
-        } else {
-            format!(" (server flags: `{}`)", w.spec.server_args.join(" "))
-        };
-        let _ = writeln!(o, "- `{}`: {}{}", w.spec.name, w.spec.description, extra);
-    }
-    let _ = writeln!(o, "\n## Configuration\n");
-    let _ = writeln!(
-        o,
-        "Server flags for every workload: `{}`\n",
-        s.setup.server_args.join(" ")
+fn setup(s: &Summary, d: &mut Document) {
+    d.heading("Workloads");
+    d.list(
+        s.workloads
+            .iter()
+            .map(|w| {
+                let flags = w.spec.server_flags();
+                let t = Text::code(w.spec.name.as_str()).then(format!(": {}", w.spec.description));
+                if flags.is_empty() {
+                    t
+                } else {
+                    t.then(" (server flags: ")
+                        .then(Text::code(flags.join(" ")))
+                        .then(")")
+                }
+            })
+            .collect(),
     );
-    let _ = writeln!(o, "Effective producer configuration:\n");
-    for (k, v) in &s.setup.producer_config {
-        let _ = writeln!(o, "- `{k}={v}`");
-    }
-    let _ = writeln!(o, "\n## Environment\n");
-    let env = serde_json::to_value(e).unwrap_or_default();
+    d.heading("Configuration");
+    d.para(
+        Text::plain("Server flags for every workload: ")
+            .then(Text::code(s.setup.server_args.join(" "))),
+    );
+    d.para("Effective producer configuration:");
+    d.list(
+        s.setup
+            .producer_config
+            .iter()
+            .map(|(k, v)| Text::code(format!("{k}={v}")))
+            .collect(),
+    );
+    d.heading("Environment");
+    let env = serde_json::to_value(&s.env).unwrap_or_default();
     if let Some(map) = env.as_object() {
-        for (k, v) in map {
-            let _ = writeln!(o, "- {k}: `{v}`");
-        }
+        d.list(
+            map.iter()
+                .map(|(k, v)| Text::plain(format!("{k}: ")).then(Text::code(v.to_string())))
+                .collect(),
+        );
     }
-    o
 }
 
 pub(super) fn runtime_labels(s: &Summary) -> Vec<String> {

@@ -2,7 +2,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-/// The statuses this server answers with; the contract in DESIGN.md lists when.
+/// The statuses this server answers with; the README's HTTP contract table lists when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Status {
     Continue,

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Duration;
 
+use super::server_facts::ServerFacts;
 use super::stats::{ErrorKind, Stats};
-use super::watchdog::ServerFacts;
 use super::{Mode, RunConfig};
 
 pub const SCHEMA: &str = "runtime-bench/loadgen/v1";

@@ -1,0 +1,235 @@
+//! The one work loop: one connection's pace, claim, (re)connect, write, read the answers,
+//! record, for every mode ([`super::Mode`] only sets pipeline depth, reuse and pacing).
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::net::{connect, source_addr};
+use super::response;
+use super::shared::Shared;
+use super::stats::{ErrorKind, Stats};
+use super::Mode;
+
+/// One connection of a load thread, for one run.
+pub(super) struct Connection {
+    /// The run's settings and counters.
+    pub shared: Arc<Shared>,
+    /// The load thread this connection belongs to (its progress counters).
+    pub thread: usize,
+    /// The connection's number over all threads: staggers open-loop slots and source
+    /// addresses.
+    pub index: usize,
+    /// An open keep-alive connection from the last run, if any.
+    pub stream: Option<TcpStream>,
+    /// The thread's measurements, shared by its connections (one thread: no locks).
+    pub stats: Rc<RefCell<Stats>>,
+    /// When the thread's last measured answer arrived.
+    pub last: Rc<RefCell<Option<Instant>>>,
+}
+
+impl Connection {
+    /// Runs until the run's bound; returns the stream if it is still usable.
+    pub async fn run(self) -> Option<TcpStream> {
+        let Self {
+            shared: sh,
+            thread: t,
+            index: k,
+            mut stream,
+            stats,
+            last,
+        } = self;
+        work(sh, t, k, &mut stream, &stats, &last).await;
+        stream
+    }
+}
+
+/// Pace, claim, (re)connect, write, read the answers, record; until the run's bound.
+async fn work(
+    sh: Arc<Shared>,
+    t: usize,
+    k: usize,
+    stream: &mut Option<TcpStream>,
+    stats: &Rc<RefCell<Stats>>,
+    last: &Rc<RefCell<Option<Instant>>>,
+) {
+    let cfg = &sh.cfg;
+    let depth = cfg.mode.depth();
+    let per_request = cfg.mode == Mode::ConnPerRequest;
+    let progress = &sh.progress[t];
+    let measure_from = sh.measure_from();
+    let deadline = sh.deadline();
+    // Open loop: this connection's share of the rate, its first slot staggered by k.
+    let interval = match cfg.mode {
+        Mode::Open { rate } => Some(Duration::from_secs_f64(cfg.connections as f64 / rate)),
+        _ => None,
+    };
+    let mut next_slot = match cfg.mode {
+        Mode::Open { rate } => sh.start() + Duration::from_secs_f64(k as f64 / rate),
+        _ => sh.start(),
+    };
+    let mut rbuf = BytesMut::with_capacity(16 * 1024);
+    let mut src_turn = k;
+    loop {
+        let intended = match interval {
+            Some(iv) => {
+                let slot = next_slot;
+                next_slot += iv;
+                if deadline.is_some_and(|d| slot >= d) {
+                    break;
+                }
+                tokio::time::sleep_until(slot.into()).await;
+                Some(slot)
+            }
+            None => None,
+        };
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            break;
+        }
+        let send_at = intended.unwrap_or(now);
+        let measured = send_at >= measure_from;
+        let n = if measured { sh.claim(depth) } else { depth };
+        if n == 0 {
+            break;
+        }
+        let since = |i: Instant| i.saturating_duration_since(measure_from);
+        progress.sent.fetch_add(n as u64, Relaxed);
+        if stream.is_none() {
+            let src = source_addr(cfg, per_request, &mut src_turn);
+            match connect(cfg.addr, src, cfg.request_timeout).await {
+                Ok(s) => {
+                    stats.borrow_mut().connects += 1;
+                    *stream = Some(s);
+                }
+                Err(e) => {
+                    let kind = ErrorKind::of(&e);
+                    if measured {
+                        stats
+                            .borrow_mut()
+                            .error(kind, n as u64, since(Instant::now()));
+                    }
+                    progress.finished.fetch_add(n as u64, Relaxed);
+                    // Do not spin on a refused or exhausted address.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            }
+        }
+        let Some(s) = stream.as_mut() else { continue };
+        rbuf.clear();
+        let answered = Cell::new(0usize);
+        let outcome = tokio::time::timeout(
+            cfg.request_timeout,
+            exchange(s, &sh.batch[..n * sh.one_len], n, &mut rbuf, |status| {
+                let done = Instant::now();
+                if measured {
+                    stats
+                        .borrow_mut()
+                        .response(status, done - send_at, since(done));
+                    *last.borrow_mut() = Some(done);
+                }
+                answered.set(answered.get() + 1);
+                progress.finished.fetch_add(1, Relaxed);
+            }),
+        )
+        .await;
+        let keep = match outcome {
+            Ok(Ok(close)) => !close,
+            Ok(Err(e)) => {
+                let missing = n - answered.get();
+                record_error(
+                    stats,
+                    measured,
+                    ErrorKind::of(&e),
+                    missing,
+                    since(Instant::now()),
+                );
+                progress.finished.fetch_add(missing as u64, Relaxed);
+                false
+            }
+            Err(_) => {
+                let missing = n - answered.get();
+                record_error(
+                    stats,
+                    measured,
+                    ErrorKind::Timeout,
+                    missing,
+                    since(Instant::now()),
+                );
+                progress.finished.fetch_add(missing as u64, Relaxed);
+                false
+            }
+        };
+        if per_request || !keep {
+            *stream = None;
+        }
+    }
+}
+
+fn record_error(
+    stats: &Rc<RefCell<Stats>>,
+    measured: bool,
+    kind: ErrorKind,
+    n: usize,
+    at: Duration,
+) {
+    if measured && n > 0 {
+        stats.borrow_mut().error(kind, n as u64, at);
+    }
+}
+
+/// Writes `batch` (n requests) and reads n final answers, calling `on_answer` with each
+/// status. Ok(close) says whether the server asked to close.
+async fn exchange(
+    s: &mut TcpStream,
+    batch: &[u8],
+    n: usize,
+    rbuf: &mut BytesMut,
+    mut on_answer: impl FnMut(u16),
+) -> std::io::Result<bool> {
+    s.write_all(batch).await?;
+    let mut answered = 0;
+    let mut close = false;
+    while answered < n {
+        loop {
+            match response::parse(rbuf) {
+                Ok(Some(p)) => {
+                    rbuf.advance(p.len);
+                    if p.interim {
+                        continue;
+                    }
+                    on_answer(p.status);
+                    answered += 1;
+                    close |= p.close;
+                    if answered == n {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+            }
+        }
+        if answered == n {
+            break;
+        }
+        if close {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        if rbuf.capacity() - rbuf.len() < 4096 {
+            rbuf.reserve(16 * 1024);
+        }
+        match s.read_buf(rbuf).await {
+            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(_) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(close)
+}

@@ -1,0 +1,56 @@
+//! Reading criterion's saved estimates (`target/criterion/<group>/<bench>/new/estimates.json`).
+
+use std::path::Path;
+
+use super::stats::Interval;
+
+/// Reads criterion's estimate for one benchmark as req/s (1 element per iteration).
+pub fn criterion_interval(criterion: &Path, group: &str, bench: &str) -> Option<Interval> {
+    let path = criterion
+        .join(group)
+        .join(bench)
+        .join("new")
+        .join("estimates.json");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    // Criterion prints the slope when it has one (linear sampling), else the mean.
+    let est = v
+        .get("slope")
+        .filter(|s| !s.is_null())
+        .or_else(|| v.get("mean"))?;
+    let ns = |p: &str| est.pointer(p).and_then(serde_json::Value::as_f64);
+    let (point, lo, hi) = (
+        ns("/point_estimate")?,
+        ns("/confidence_interval/lower_bound")?,
+        ns("/confidence_interval/upper_bound")?,
+    );
+    // Time per request -> requests per second: the interval's ends swap.
+    Some(Interval {
+        lower: 1e9 / hi,
+        estimate: 1e9 / point,
+        upper: 1e9 / lo,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn criterion_estimates_become_req_per_s() {
+        let dir = std::env::temp_dir().join(format!("rb-crit-{}", std::process::id()));
+        let est = dir.join("g").join("tokio").join("new");
+        std::fs::create_dir_all(&est).expect("mkdir");
+        std::fs::write(
+            est.join("estimates.json"),
+            r#"{"mean":{"point_estimate":20000.0,"confidence_interval":{"lower_bound":19000.0,"upper_bound":21000.0}},
+               "slope":{"point_estimate":10000.0,"confidence_interval":{"lower_bound":9000.0,"upper_bound":12500.0}}}"#,
+        )
+        .expect("write");
+        let i = criterion_interval(&dir, "g", "tokio").expect("interval");
+        assert!((i.estimate - 100_000.0).abs() < 1e-6);
+        assert!((i.lower - 80_000.0).abs() < 1e-6);
+        assert!((i.upper - 1e9 / 9000.0).abs() < 1e-6);
+        assert!(criterion_interval(&dir, "g", "tokio-uring").is_none());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

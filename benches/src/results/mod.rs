@@ -1,0 +1,116 @@
+//! The results schema: what a run writes to `results/latest/` and what the report, `soak`
+//! and `report --compare` read back. Shared by [`crate::suite`] (which writes it),
+//! [`crate::report`] and the `soak` binary (which read it or use its pieces), so none of
+//! them depends on another.
+//!
+//! - [`Paths`]: where the workspace, criterion's output and our results live.
+//! - [`RawResult`]: one workload x runtime, `raw/<workload>/<runtime>.json`.
+//! - [`verify`]: the one delivery check (pure: evidence in, verdict out).
+
+mod verify;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::loadgen;
+use crate::server::Runtime;
+use crate::workload::{Profile, Spec};
+pub use verify::{verify, Evidence, Exit, Landed, Verification};
+
+/// Where the workspace, its target dir and our results live.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub root: PathBuf,
+    pub criterion: PathBuf,
+    pub results: PathBuf,
+}
+
+impl Paths {
+    pub fn discover() -> Self {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let root = root.canonicalize().unwrap_or(root);
+        let target =
+            std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+        let criterion = std::env::var_os("CRITERION_HOME")
+            .map_or_else(|| target.join("criterion"), PathBuf::from);
+        let results = std::env::var_os("BENCH_RESULTS")
+            .map_or_else(|| root.join("results").join("latest"), PathBuf::from);
+        Self {
+            root,
+            criterion,
+            results,
+        }
+    }
+
+    pub fn raw(&self, workload: &str, runtime: Runtime) -> PathBuf {
+        self.results
+            .join("raw")
+            .join(workload)
+            .join(format!("{}.json", runtime.label()))
+    }
+}
+
+/// Everything sent to one server, over criterion's runs, the rounds and the latency pass.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
+pub struct Tally {
+    pub runs: u64,
+    pub answered: u64,
+    pub ok: u64,
+    pub non_2xx: u64,
+    pub errors: u64,
+    pub stalls: u64,
+}
+
+impl Tally {
+    pub fn add(&mut self, r: &loadgen::Report) {
+        self.runs += 1;
+        self.answered += r.completed;
+        self.ok += r.ok;
+        self.non_2xx += r.non_2xx();
+        self.errors += r.errors_total();
+        self.stalls += u64::from(r.stall.is_some());
+    }
+}
+
+/// One workload x runtime, as written to `results/latest/raw/`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RawResult {
+    pub workload: Spec,
+    pub runtime: Runtime,
+    pub profile: Profile,
+    pub loadgen_threads: usize,
+    pub server_threads: usize,
+    /// The CPU layout, as [`crate::layout::Layout::label`] says it.
+    pub layout: String,
+    /// The fixed-duration pass that gives latency percentiles.
+    pub latency_pass: Option<loadgen::Report>,
+    /// The server's CPU time per answered request in the latency pass, µs (all its threads).
+    #[serde(default)]
+    pub latency_pass_cpu_us: Option<f64>,
+    /// Achieved req/s in each interleaved round, in round order.
+    #[serde(default)]
+    pub rounds: Vec<f64>,
+    /// The server's CPU µs per answered request in each interleaved round (`None` where it
+    /// could not be read), index for index with `rounds`.
+    #[serde(default)]
+    pub rounds_cpu_us: Vec<Option<f64>>,
+    pub tally: Tally,
+    pub verification: Option<Verification>,
+    /// Why this runtime was not measured (e.g. io_uring unavailable).
+    pub skipped: Option<String>,
+}
+
+pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let text = serde_json::to_string_pretty(value)?;
+    std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
+}
+
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}

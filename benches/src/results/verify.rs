@@ -1,0 +1,214 @@
+//! The delivery check: did every 2xx answer put its record in Kafka, with no errors, no
+//! stalls and a clean server exit? One pure function, used by `cargo bench` and `soak`
+//! alike, so both fail on exactly the same evidence.
+
+use common::landed::CountMethod;
+
+use super::Tally;
+
+/// How many records landed in the topic, as far as this run can tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Landed {
+    /// Counted after the server stopped, minus what was there before the load.
+    Counted(u64),
+    /// The workload published nowhere (`--sink null`): nothing to count.
+    NotCounted,
+    /// Counting failed; the text says why.
+    Unreadable(String),
+}
+
+/// How the server ended after SIGTERM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// Exit status 0.
+    Clean,
+    /// Anything else (a status, a kill after a timeout); the text says what.
+    Unclean(String),
+}
+
+/// Everything the check looks at.
+#[derive(Debug, Clone)]
+pub struct Evidence {
+    /// What the load generator got over every run sent to this server.
+    pub tally: Tally,
+    pub landed: Landed,
+    pub method: CountMethod,
+    pub exit: Exit,
+    /// The first load failure (a stall, the time limit, a load-generator error).
+    pub failure: Option<String>,
+}
+
+/// The delivery check after a workload.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Verification {
+    /// 2xx answers the load generator got.
+    pub ok: u64,
+    /// Records that landed in the topic, counted by `method`; `None`: not counted (null
+    /// sink, or counting failed: see `problems`).
+    pub landed: Option<u64>,
+    pub method: CountMethod,
+    pub errors: u64,
+    pub non_2xx: u64,
+    pub stalls: u64,
+    /// The server exited 0 after SIGTERM.
+    pub clean_exit: bool,
+    pub passed: bool,
+    /// What differed, when not passed.
+    pub problems: Vec<String>,
+}
+
+/// Decides the check. Passed only if nothing failed, no answer was an error or non-2xx,
+/// no run stalled, the records counted equal the 2xx answers exactly, and the server
+/// exited cleanly.
+pub fn verify(e: Evidence) -> Verification {
+    let t = e.tally;
+    let mut problems: Vec<String> = e.failure.into_iter().collect();
+    if t.stalls > 0 && problems.is_empty() {
+        problems.push(format!("{} run(s) stalled", t.stalls));
+    }
+    if t.errors > 0 {
+        problems.push(format!("{} requests failed without an answer", t.errors));
+    }
+    if t.non_2xx > 0 {
+        problems.push(format!("{} answers were not 2xx", t.non_2xx));
+    }
+    let landed = match e.landed {
+        Landed::Counted(n) => {
+            if n != t.ok {
+                problems.push(format!(
+                    "{n} records landed in Kafka but {} requests were answered 2xx",
+                    t.ok
+                ));
+            }
+            Some(n)
+        }
+        Landed::NotCounted => None,
+        Landed::Unreadable(why) => {
+            problems.push(format!("counting the records in Kafka: {why}"));
+            None
+        }
+    };
+    let clean_exit = e.exit == Exit::Clean;
+    if let Exit::Unclean(why) = e.exit {
+        problems.push(why);
+    }
+    Verification {
+        ok: t.ok,
+        landed,
+        method: e.method,
+        errors: t.errors,
+        non_2xx: t.non_2xx,
+        stalls: t.stalls,
+        clean_exit,
+        passed: problems.is_empty(),
+        problems,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn good() -> Evidence {
+        Evidence {
+            tally: Tally {
+                runs: 3,
+                answered: 1000,
+                ok: 1000,
+                ..Tally::default()
+            },
+            landed: Landed::Counted(1000),
+            method: CountMethod::Watermarks,
+            exit: Exit::Clean,
+            failure: None,
+        }
+    }
+
+    fn fails_with(e: Evidence, needle: &str) {
+        let v = verify(e);
+        assert!(!v.passed, "{v:?}");
+        assert!(
+            v.problems.iter().any(|p| p.contains(needle)),
+            "no problem containing {needle:?} in {:?}",
+            v.problems
+        );
+    }
+
+    #[test]
+    fn exact_delivery_passes() {
+        let v = verify(good());
+        assert!(v.passed, "{v:?}");
+        assert_eq!((v.ok, v.landed), (1000, Some(1000)));
+        assert!(v.clean_exit && v.problems.is_empty());
+    }
+
+    #[test]
+    fn every_failing_case_fails_and_says_why() {
+        // Fewer landed than answered 2xx: lost records.
+        fails_with(
+            Evidence {
+                landed: Landed::Counted(999),
+                ..good()
+            },
+            "999 records landed",
+        );
+        // More landed than answered 2xx: duplicates or records answered with an error.
+        fails_with(
+            Evidence {
+                landed: Landed::Counted(1001),
+                ..good()
+            },
+            "1001 records landed",
+        );
+        let mut errors = good();
+        errors.tally.errors = 2;
+        fails_with(errors, "2 requests failed");
+        let mut non_2xx = good();
+        non_2xx.tally.non_2xx = 5;
+        fails_with(non_2xx, "5 answers were not 2xx");
+        let mut stalled = good();
+        stalled.tally.stalls = 1;
+        fails_with(stalled, "stalled");
+        fails_with(
+            Evidence {
+                failure: Some("stalled at 3.0 s with 12 outstanding".into()),
+                ..good()
+            },
+            "stalled at 3.0 s",
+        );
+        fails_with(
+            Evidence {
+                exit: Exit::Unclean("server exited with status 1 after SIGTERM".into()),
+                ..good()
+            },
+            "status 1",
+        );
+        fails_with(
+            Evidence {
+                landed: Landed::Unreadable("broker gone".into()),
+                ..good()
+            },
+            "broker gone",
+        );
+        assert!(
+            !verify(Evidence {
+                exit: Exit::Unclean("x".into()),
+                ..good()
+            })
+            .clean_exit
+        );
+    }
+
+    #[test]
+    fn a_null_sink_is_not_counted_and_not_copied() {
+        let v = verify(Evidence {
+            landed: Landed::NotCounted,
+            ..good()
+        });
+        assert!(v.passed, "{v:?}");
+        assert_eq!(
+            v.landed, None,
+            "the 2xx count must not stand in for what landed"
+        );
+    }
+}

@@ -1,0 +1,143 @@
+//! The runner behind `cargo bench`: per workload, every runtime's server is started outside
+//! the timed part, criterion times `iters` requests through the load generator, then
+//! interleaved rounds and a latency pass run, each server is stopped (SIGTERM: it flushes),
+//! and what landed in Kafka is checked ([`crate::results::verify`]).
+//!
+//! Results land in `results/latest/raw/<workload>/<runtime>.json`; criterion's own estimates
+//! in `target/criterion/<workload>/<runtime>/`. [`crate::report`] joins the two.
+//! The workloads themselves are in [`crate::workload`].
+
+mod broker;
+mod subject;
+
+use criterion::{BenchmarkId, Criterion, Throughput};
+
+use crate::layout::Layout;
+use crate::results::{write_json, Paths, RawResult, Tally};
+use crate::server::IoUringUnavailable;
+use crate::workload::{Profile, Spec};
+pub use broker::Broker;
+use subject::Subject;
+
+/// Runs one workload for each of its runtimes as a criterion group. Returns the problems
+/// found (empty: all verified).
+///
+/// Every runtime's server is started first and stays up for the whole workload, so that
+/// after criterion has measured each in turn, the runtimes can be measured again in
+/// interleaved rounds (A B, B A, A B, ...): a drift in the machine's speed (noisy
+/// neighbours on a VM) then lands on both sides of each round's ratio instead of on
+/// whichever runtime happened to run during it. Then a latency pass each, then each server
+/// is stopped (SIGTERM: it flushes) and what landed in Kafka is checked.
+pub fn run_workload(
+    c: &mut Criterion,
+    spec: &Spec,
+    profile: Profile,
+    layout: &Layout,
+    broker: &Broker,
+    paths: &Paths,
+) -> Vec<String> {
+    let timing = profile.timing();
+    // Every runtime of a workload is measured with the same layout and thread counts.
+    let loadgen_threads = layout.loadgen_threads().min(spec.connections);
+    let mut problems = Vec::new();
+    let mut subjects = Vec::new();
+    for &runtime in &spec.runtimes {
+        let mut raw = RawResult {
+            workload: spec.clone(),
+            runtime,
+            profile,
+            loadgen_threads,
+            server_threads: layout.server_threads(),
+            layout: layout.label(),
+            latency_pass: None,
+            latency_pass_cpu_us: None,
+            rounds: Vec::new(),
+            rounds_cpu_us: Vec::new(),
+            tally: Tally::default(),
+            verification: None,
+            skipped: None,
+        };
+        let subject = match Subject::start(
+            spec,
+            runtime,
+            broker,
+            layout,
+            loadgen_threads,
+            timing.latency_pass,
+        ) {
+            Ok(s) => Some(s),
+            Err(e) if e.downcast_ref::<IoUringUnavailable>().is_some() => {
+                eprintln!("{}/{}: skipped: {e:#}", spec.name, runtime.label());
+                raw.skipped = Some(format!("{e:#}"));
+                None
+            }
+            Err(e) => {
+                problems.push(format!("{}/{}: {e:#}", spec.name, runtime.label()));
+                None
+            }
+        };
+        subjects.push((raw, subject));
+    }
+
+    let mut group = c.benchmark_group(&spec.name);
+    group
+        .throughput(Throughput::Elements(1))
+        .warm_up_time(timing.warm_up)
+        .measurement_time(timing.measurement)
+        .sample_size(timing.samples);
+    for (raw, subject) in &mut subjects {
+        if let Some(s) = subject {
+            group.bench_function(BenchmarkId::from_parameter(raw.runtime.label()), |b| {
+                b.iter_custom(|iters| s.sample(iters));
+            });
+        }
+    }
+    group.finish();
+
+    let mut live: Vec<(&mut RawResult, &mut Subject)> = subjects
+        .iter_mut()
+        .filter_map(|(raw, s)| Some((raw, s.as_mut()?)))
+        .collect();
+    if live.len() > 1 {
+        for round in 0..timing.rounds {
+            // A B, B A, A B...: neither runtime always goes first.
+            let order: Vec<usize> = if round % 2 == 0 {
+                (0..live.len()).collect()
+            } else {
+                (0..live.len()).rev().collect()
+            };
+            for i in order {
+                let (raw, s) = &mut live[i];
+                if let Some((r, cpu)) = s.timed_run(timing.turn) {
+                    raw.rounds.push(r.rate);
+                    raw.rounds_cpu_us.push(cpu);
+                }
+            }
+        }
+    }
+    for (raw, s) in &mut live {
+        if let Some((r, cpu)) = s.timed_run(timing.latency_pass) {
+            raw.latency_pass = Some(r);
+            raw.latency_pass_cpu_us = cpu;
+        }
+    }
+
+    for (mut raw, subject) in subjects {
+        if let Some(s) = subject {
+            let (tally, v) = s.finish(broker.method());
+            for p in &v.problems {
+                problems.push(format!("{}/{}: {p}", spec.name, raw.runtime.label()));
+            }
+            raw.tally = tally;
+            raw.verification = Some(v);
+        }
+        if let Err(e) = write_json(&paths.raw(&spec.name, raw.runtime), &raw) {
+            problems.push(format!(
+                "{}/{}: writing raw result: {e:#}",
+                spec.name,
+                raw.runtime.label()
+            ));
+        }
+    }
+    problems
+}

@@ -1,0 +1,258 @@
+//! What `cargo bench` measures: the profiles (`BENCH_PROFILE`), their timings, and the
+//! workload catalogue. Plain data, shared by the runner ([`crate::suite`]) and the report
+//! ([`crate::report`]), which reads it back from `config.json`.
+//!
+//! To add a workload, add a [`Spec`] to [`catalogue`]; the runner, the delivery check and
+//! the report pick it up from there.
+
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use common::kafka::SinkKind;
+
+use crate::loadgen::Mode;
+use crate::server::Runtime;
+
+/// How much to run: `BENCH_PROFILE=quick|default|full`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Profile {
+    /// CI smoke: every default workload, briefly (under 3 minutes with server starts).
+    Quick,
+    /// The whole comparison with intervals tight enough to read (~10-15 minutes on 2 cores).
+    Default,
+    /// Default plus sweeps: connections, payload sizes up to 1 MiB, ack modes, tokio
+    /// per-core, null sink.
+    Full,
+}
+
+/// How long each part of a workload's measurement takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// Criterion's warm-up per benchmark.
+    pub warm_up: Duration,
+    /// Criterion's measurement time per benchmark.
+    pub measurement: Duration,
+    /// Criterion's samples per benchmark.
+    pub samples: usize,
+    /// Interleaved rounds (A B, B A, ...) after criterion.
+    pub rounds: usize,
+    /// Each runtime's turn in a round.
+    pub turn: Duration,
+    /// The fixed-duration pass that gives latency percentiles.
+    pub latency_pass: Duration,
+}
+
+impl Profile {
+    pub fn from_env() -> Result<Self> {
+        match std::env::var("BENCH_PROFILE").as_deref() {
+            Err(_) | Ok("") | Ok("default") => Ok(Self::Default),
+            Ok("quick") => Ok(Self::Quick),
+            Ok("full") => Ok(Self::Full),
+            Ok(other) => bail!("BENCH_PROFILE={other}: expected quick, default or full"),
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Quick => "quick",
+            Self::Default => "default",
+            Self::Full => "full",
+        }
+    }
+
+    pub fn timing(self) -> Timing {
+        match self {
+            Self::Quick => Timing {
+                warm_up: Duration::from_millis(500),
+                measurement: Duration::from_secs(2),
+                samples: 10,
+                rounds: 4,
+                turn: Duration::from_millis(250),
+                latency_pass: Duration::from_secs(1),
+            },
+            Self::Default | Self::Full => Timing {
+                warm_up: Duration::from_secs(3),
+                measurement: Duration::from_secs(15),
+                samples: 30,
+                rounds: 10,
+                turn: Duration::from_secs(1),
+                latency_pass: Duration::from_secs(5),
+            },
+        }
+    }
+}
+
+/// One workload: what load, with which server flags.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Spec {
+    /// Criterion group name and folder: `[a-z0-9-]` only.
+    pub name: String,
+    /// One line for the report.
+    pub description: String,
+    /// How the load generator offers load.
+    #[serde(deserialize_with = "mode_compat::deserialize")]
+    pub mode: Mode,
+    pub connections: usize,
+    pub body_size: usize,
+    /// Where the servers publish: with [`SinkKind::Null`] nothing lands, and the delivery
+    /// check says "not counted".
+    #[serde(default)]
+    pub sink: SinkKind,
+    /// Extra server flags (e.g. `--ack delivered`).
+    pub server_args: Vec<String>,
+    pub runtimes: Vec<Runtime>,
+}
+
+impl Spec {
+    fn new(
+        name: &str,
+        description: &str,
+        mode: Mode,
+        connections: usize,
+        body_size: usize,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            description: description.into(),
+            mode,
+            connections,
+            body_size,
+            sink: SinkKind::Kafka,
+            server_args: Vec::new(),
+            runtimes: vec![Runtime::Tokio, Runtime::Uring],
+        }
+    }
+
+    fn args(mut self, args: &[&str]) -> Self {
+        self.server_args = args.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    fn sink(mut self, sink: SinkKind) -> Self {
+        self.sink = sink;
+        self
+    }
+
+    /// Every flag the workload gives its servers (besides listen, brokers, topic, threads).
+    pub fn server_flags(&self) -> Vec<String> {
+        let mut flags = self.server_args.clone();
+        if self.sink == SinkKind::Null {
+            flags.extend(["--sink".to_string(), "null".to_string()]);
+        }
+        flags
+    }
+}
+
+/// The workloads of a profile.
+pub fn catalogue(profile: Profile) -> Vec<Spec> {
+    let mut v = vec![
+        Spec::new("keepalive-100b-c32", "keep-alive, 100 B POST, 32 connections", Mode::Closed, 32, 100),
+        Spec::new("keepalive-100b-c256", "keep-alive, 100 B POST, 256 connections", Mode::Closed, 256, 100),
+        Spec::new("conn-per-request-100b", "connection per request (the blog's workload), 100 B POST, 64 concurrent", Mode::ConnPerRequest, 64, 100),
+        Spec::new("keepalive-16kib-c32", "keep-alive, 16 KiB POST, 32 connections", Mode::Closed, 32, 16 * 1024),
+        Spec::new("pipelined-16-100b-c32", "pipelined depth 16, 100 B POST, 32 connections", Mode::Pipelined { depth: 16 }, 32, 100),
+        Spec::new("ack-delivered-100b-c64", "keep-alive, 100 B POST, answered once the broker acked (--ack delivered), 64 connections", Mode::Closed, 64, 100)
+            .args(&["--ack", "delivered"]),
+    ];
+    if profile == Profile::Full {
+        for s in &mut v {
+            s.runtimes.insert(1, Runtime::TokioPerCore);
+        }
+        for c in [16, 1024] {
+            v.push(Spec::new(
+                &format!("keepalive-100b-c{c}"),
+                &format!("keep-alive, 100 B POST, {c} connections"),
+                Mode::Closed,
+                c,
+                100,
+            ));
+        }
+        for (label, size) in [
+            ("1kib", 1024),
+            ("256kib", 256 * 1024),
+            ("1mib", 1024 * 1024 - 1024),
+        ] {
+            v.push(Spec::new(
+                &format!("keepalive-{label}-c32"),
+                &format!("keep-alive, {label} POST, 32 connections"),
+                Mode::Closed,
+                32,
+                size,
+            ));
+        }
+        v.push(
+            Spec::new(
+                "ack-delivered-100b-c256",
+                "ack delivered, 100 B POST, 256 connections",
+                Mode::Closed,
+                256,
+                100,
+            )
+            .args(&["--ack", "delivered"]),
+        );
+        v.push(
+            Spec::new(
+                "null-sink-100b-c32",
+                "keep-alive, 100 B POST, --sink null (no Kafka): the servers' own cost",
+                Mode::Closed,
+                32,
+                100,
+            )
+            .sink(SinkKind::Null),
+        );
+    }
+    v
+}
+
+/// Reads `mode` as written now (`{"kind": "pipelined", "depth": 16}`) or as the first
+/// results did (`"pipelined-16"`), so `report --compare` still reads the reference runs.
+mod mode_compat {
+    use serde::{Deserialize, Deserializer};
+
+    use crate::loadgen::Mode;
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Typed(Mode),
+        Label(String),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Mode, D::Error> {
+        match Either::deserialize(d)? {
+            Either::Typed(m) => Ok(m),
+            Either::Label(l) => Mode::from_label(&l)
+                .ok_or_else(|| serde::de::Error::custom(format!("unknown load mode {l:?}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_round_trip_and_old_labels_still_read() {
+        for spec in catalogue(Profile::Full) {
+            let json = serde_json::to_string(&spec).expect("json");
+            let back: Spec = serde_json::from_str(&json).expect("parse");
+            assert_eq!(back.mode, spec.mode, "{json}");
+            assert_eq!(back.sink, spec.sink);
+        }
+        let old = r#"{"name":"p","description":"d","mode":"pipelined-16","depth":16,
+            "connections":32,"body_size":100,"server_args":[],"runtimes":["tokio"]}"#;
+        let s: Spec = serde_json::from_str(old).expect("old form");
+        assert_eq!(s.mode, Mode::Pipelined { depth: 16 });
+        assert_eq!(s.sink, SinkKind::Kafka);
+    }
+
+    #[test]
+    fn null_sink_is_a_flag_of_its_own() {
+        let null = catalogue(Profile::Full)
+            .into_iter()
+            .find(|s| s.sink == SinkKind::Null)
+            .expect("full has a null-sink workload");
+        assert_eq!(null.server_flags(), ["--sink", "null"]);
+    }
+}
