@@ -24,6 +24,7 @@ suite!(
     client_vanishing_mid_body_publishes_nothing,
     sigterm_during_load_loses_no_acknowledged_record,
     broker_unreachable_gives_503_and_not_ready,
+    head_requests_and_a_trickling_body,
     accept_errors_do_not_stop_the_server,
 );
 
@@ -88,7 +89,7 @@ fn pipelined_chunked_close_and_http10(rt: Runtime) {
 
     // Chunked, with extensions and trailers, split over several writes.
     let r = {
-        c.send(b"POST /ingest HTTP/1.1\r\nTransfer-Encoding: chunked\r\nX-Key: k\r\n\r\n5;a=b\r\nhello\r\n").expect("send");
+        c.send(b"POST /ingest HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nX-Key: k\r\n\r\n5;a=b\r\nhello\r\n").expect("send");
         std::thread::sleep(Duration::from_millis(50));
         c.send(b"7\r\n chunky\r\n0\r\nTrailer: ignored\r\n\r\n")
             .expect("send");
@@ -98,8 +99,9 @@ fn pipelined_chunked_close_and_http10(rt: Runtime) {
     expected.push(b"hello chunky".to_vec());
 
     // Connection: close is honoured.
-    let r =
-        c.request(b"POST /ingest HTTP/1.1\r\nConnection: close\r\nContent-Length: 5\r\n\r\nclose");
+    let r = c.request(
+        b"POST /ingest HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: 5\r\n\r\nclose",
+    );
     assert_eq!((r.status, r.close), (202, true));
     assert!(c.closed_within(Duration::from_secs(5)));
     expected.push(b"close".to_vec());
@@ -131,8 +133,10 @@ fn pipelined_chunked_close_and_http10(rt: Runtime) {
 
     // Expect: 100-continue.
     let mut c = Client::connect(server.addr);
-    c.send(b"POST /ingest HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 8\r\n\r\n")
-        .expect("send");
+    c.send(
+        b"POST /ingest HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 8\r\n\r\n",
+    )
+    .expect("send");
     assert_eq!(c.response().expect("100").status, 100);
     c.send(b"continue").expect("send");
     assert_eq!(c.response().expect("final").status, 202);
@@ -151,18 +155,25 @@ fn bad_input_gets_its_status_and_the_server_goes_on(rt: Runtime) {
         .collect();
     let cases: Vec<(&str, Vec<u8>, u16, bool)> = vec![
         ("malformed request line", b"POST /ingest HTTP/1.1 extra\r\n\r\n".to_vec(), 400, true),
-        ("bad header", b"POST /ingest HTTP/1.1\r\nBad Header: x\r\nContent-Length: 1\r\n\r\nx".to_vec(), 400, true),
-        ("oversize header", format!("GET /healthz HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(9000)).into_bytes(), 431, true),
-        ("too many headers", format!("GET /healthz HTTP/1.1\r\n{}\r\n", "A: b\r\n".repeat(65)).into_bytes(), 431, true),
-        ("oversize body", b"POST /ingest HTTP/1.1\r\nContent-Length: 2000000\r\n\r\nxxxx".to_vec(), 413, true),
-        ("missing length", b"POST /ingest HTTP/1.1\r\n\r\n".to_vec(), 411, true),
-        ("smuggling CL+TE", b"POST /ingest HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".to_vec(), 400, true),
-        ("conflicting lengths", b"POST /ingest HTTP/1.1\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nxxxxx".to_vec(), 400, true),
-        ("unsupported coding", b"POST /ingest HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n".to_vec(), 501, true),
+        ("bad header", b"POST /ingest HTTP/1.1\r\nHost: t\r\nBad Header: x\r\nContent-Length: 1\r\n\r\nx".to_vec(), 400, true),
+        ("oversize header", format!("GET /healthz HTTP/1.1\r\nHost: t\r\nX: {}\r\n\r\n", "a".repeat(9000)).into_bytes(), 431, true),
+        ("too many headers", format!("GET /healthz HTTP/1.1\r\nHost: t\r\n{}\r\n", "A: b\r\n".repeat(65)).into_bytes(), 431, true),
+        ("oversize body", b"POST /ingest HTTP/1.1\r\nHost: t\r\nContent-Length: 2000000\r\n\r\nxxxx".to_vec(), 413, true),
+        ("missing length", b"POST /ingest HTTP/1.1\r\nHost: t\r\n\r\n".to_vec(), 411, true),
+        ("smuggling CL+TE", b"POST /ingest HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".to_vec(), 400, true),
+        ("conflicting lengths", b"POST /ingest HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nxxxxx".to_vec(), 400, true),
+        ("unsupported coding", b"POST /ingest HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n".to_vec(), 501, true),
         ("unknown path", post(b"nowhere").replace_path("/nowhere"), 404, false),
         ("wrong method", get("/ingest"), 405, false),
         ("garbage", garbage, 400, true),
+        // RFC 9112 framing a lenient proxy would read differently: 400, nothing published.
+        ("bare LF in a chunk extension", b"POST /ingest HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n2;\nxx\r\nab\r\n0\r\n\r\n".to_vec(), 400, true),
+        ("request smuggled in a trailer", b"POST /ingest HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\nPOST http://a/ HTTP/1.1\r\n\r\n".to_vec(), 400, true),
+        ("space after a chunk size", b"POST /ingest HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5 \r\nhello\r\n0\r\n\r\n".to_vec(), 400, true),
+        ("HTTP/1.1 without Host", b"POST /ingest HTTP/1.1\r\nContent-Length: 1\r\n\r\nx".to_vec(), 400, true),
+        ("two Hosts", b"POST /ingest HTTP/1.1\r\nHost: a\r\nHost: b\r\nContent-Length: 1\r\n\r\nx".to_vec(), 400, true),
     ];
+    let mut expected = Vec::new();
     for (what, input, status, closes) in cases {
         let mut c = Client::connect(server.addr);
         c.send(&input).expect("send");
@@ -202,11 +213,74 @@ fn bad_input_gets_its_status_and_the_server_goes_on(rt: Runtime) {
             202,
             "after {what}"
         );
+        expected.push(what.as_bytes().to_vec());
     }
-    assert_eq!(metric(server.addr, "http_responses_total{code=\"400\"}"), 5);
+    assert_eq!(
+        metric(server.addr, "http_responses_total{code=\"400\"}"),
+        10
+    );
     server.stop(Duration::from_secs(20)).expect("clean exit");
-    let got = broker.values();
-    assert_eq!(got.len(), 12, "only the valid POSTs landed: {got:?}");
+    expected.sort();
+    assert_eq!(
+        broker.values(),
+        expected,
+        "exactly the valid POSTs landed, byte for byte"
+    );
+}
+
+fn head_requests_and_a_trickling_body(rt: Runtime) {
+    let broker = Broker::new("head-trickle");
+    let server = broker.server(rt, &["--body-timeout", "1s"]);
+    // HEAD answers carry no body, so a pipelined answer after one stays in sync.
+    let mut c = Client::connect(server.addr);
+    c.send(b"HEAD /healthz HTTP/1.1\r\nHost: t\r\n\r\nHEAD /metrics HTTP/1.1\r\nHost: t\r\n\r\nHEAD /nope HTTP/1.1\r\nHost: t\r\n\r\n")
+        .expect("send");
+    c.send(&get("/healthz")).expect("send");
+    for (path, status) in [("/healthz", 200), ("/metrics", 200), ("/nope", 404)] {
+        let head = c.head_only().expect("HEAD answer");
+        assert!(
+            head.starts_with(&format!("HTTP/1.1 {status} ")),
+            "HEAD {path}: {head}"
+        );
+        assert!(
+            !head.contains("content-length: 0"),
+            "HEAD {path} announces its length: {head}"
+        );
+    }
+    let r = c.response().expect("the GET after the HEADs");
+    assert_eq!((r.status, &r.body[..]), (200, &b"ready\n"[..]));
+
+    // A body that trickles a byte every 200 ms never waits long between reads, but the
+    // body timeout (1 s) bounds it as a whole: 408 and close, nothing published.
+    let started = Instant::now();
+    let mut c = Client::connect(server.addr);
+    c.send(b"POST /ingest HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n")
+        .expect("send");
+    let r = std::thread::scope(|s| {
+        let addr = c.try_clone();
+        s.spawn(move || {
+            let mut w = addr;
+            for _ in 0..40 {
+                std::thread::sleep(Duration::from_millis(200));
+                if w.send(b"x").is_err() {
+                    break;
+                }
+            }
+        });
+        c.response()
+    })
+    .expect("a 408 answer");
+    assert_eq!((r.status, r.close), (408, true), "{}", r.head);
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(4),
+        "408 after {took:?} with a 1 s body timeout"
+    );
+    server.stop(Duration::from_secs(20)).expect("clean exit");
+    assert!(
+        broker.values().is_empty(),
+        "a timed-out body is not published"
+    );
 }
 
 /// Replaces the request target of a request built by [`post`].
@@ -270,14 +344,14 @@ fn client_vanishing_mid_body_publishes_nothing(rt: Runtime) {
     let server = broker.server(rt, &[]);
     for cut in [0usize, 1, 40, 99] {
         let mut c = Client::connect(server.addr);
-        let mut req = b"POST /ingest HTTP/1.1\r\nContent-Length: 100\r\n\r\n".to_vec();
+        let mut req = b"POST /ingest HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n".to_vec();
         req.extend(std::iter::repeat_n(b'p', cut));
         c.send(&req).expect("send");
         drop(c);
     }
     // Chunked, vanishing before the last chunk.
     let mut c = Client::connect(server.addr);
-    c.send(b"POST /ingest HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\npart!\r\n")
+    c.send(b"POST /ingest HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\npart!\r\n")
         .expect("send");
     drop(c);
     assert_eq!(

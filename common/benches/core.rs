@@ -67,6 +67,7 @@ fn http(c: &mut Criterion) {
                 Timeouts {
                     header: Duration::from_secs(10),
                     idle: Duration::from_secs(60),
+                    body: Duration::from_secs(30),
                 },
             );
             let mut rbuf = BytesMut::with_capacity(batch.len());

@@ -59,6 +59,10 @@ pub struct ServerArgs {
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub idle_timeout: Duration,
 
+    /// Time a whole request body may take once its head is in (a trickling body gets 408).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub body_timeout: Duration,
+
     /// On SIGTERM/SIGINT: how long in-flight requests and the producer flush may take.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 
 use crate::http::parse::Parsed;
-use crate::http::{HttpError, Limits, Parser, Response, Status, Version};
+use crate::http::{HttpError, Limits, Method, Parser, Response, Status, Version};
 use crate::ingest::{App, Reply};
 
 /// Read buffer per connection, in both servers; grown on demand for large bodies.
@@ -25,8 +25,11 @@ pub const LINGER: Duration = Duration::from_millis(500);
 pub struct Timeouts {
     /// From a request's first byte until its head is complete.
     pub header: Duration,
-    /// Idle keep-alive connection, or a body that stopped arriving.
+    /// Idle keep-alive connection, or a body that stopped arriving (between two reads).
     pub idle: Duration,
+    /// A whole request body, from the end of its head: a body that trickles in a byte at a
+    /// time never waits `idle` between reads, and would otherwise hold the connection forever.
+    pub body: Duration,
 }
 
 /// An answer waiting its turn: answers go out in request order even when later ones are ready.
@@ -35,6 +38,8 @@ struct Queued {
     reply: Reply,
     keep_alive: bool,
     http10: bool,
+    /// A HEAD request: its answer goes out without the body.
+    head: bool,
 }
 
 /// One connection's protocol state. See the module doc.
@@ -48,6 +53,8 @@ pub struct Conn {
     closing: bool,
     /// When the first byte of the current, incomplete request head was seen.
     head_started: Option<Instant>,
+    /// When the current request's head completed and its body began (`None`: not in a body).
+    body_started: Option<Instant>,
 }
 
 impl Conn {
@@ -58,6 +65,7 @@ impl Conn {
             queue: VecDeque::new(),
             closing: false,
             head_started: None,
+            body_started: None,
         }
     }
 
@@ -65,6 +73,7 @@ impl Conn {
     /// as it parses, so a pipelined batch is published together; then the answers are awaited
     /// in order and encoded into `wbuf`. Awaits only delivery reports, never I/O.
     pub async fn serve(&mut self, rbuf: &mut BytesMut, wbuf: &mut BytesMut, app: &App) {
+        let mut completed = false;
         while !self.closing {
             match self.parser.parse(rbuf) {
                 Ok(None) => break,
@@ -80,21 +89,36 @@ impl Conn {
                     }
                 }
                 Ok(Some(Parsed::Request(req))) => {
+                    completed = true;
                     let reply = app.handle(&req);
                     let http10 = req.version == Version::Http10;
                     self.queue.push_back(Queued {
                         reply,
                         keep_alive: req.keep_alive,
                         http10,
+                        head: req.method == Method::Head,
                     });
                     self.closing = !req.keep_alive;
                 }
                 Err(e) => self.fail(&e, false),
             }
         }
-        self.head_started = match (self.parser.between_requests(), rbuf.is_empty()) {
-            (true, false) => self.head_started.or(Some(Instant::now())),
+        // A request that completed ends its clocks: the next request's head and body are
+        // timed from now, not from when an earlier one started.
+        if completed {
+            self.head_started = None;
+            self.body_started = None;
+        }
+        let now = Instant::now();
+        let between = self.parser.between_requests();
+        self.head_started = match (between, rbuf.is_empty()) {
+            (true, false) => self.head_started.or(Some(now)),
             _ => None,
+        };
+        self.body_started = if between {
+            None
+        } else {
+            self.body_started.or(Some(now))
         };
         while let Some(q) = self.queue.pop_front() {
             let mut resp = match q.reply {
@@ -104,6 +128,7 @@ impl Conn {
             if resp.status != Status::Continue {
                 resp.close |= !q.keep_alive || (self.closing && self.queue.is_empty());
                 resp.keep_alive_header = q.http10 && !resp.close;
+                resp.head_only = q.head;
                 app.metrics.response(resp.status);
             }
             resp.encode(wbuf);
@@ -115,6 +140,7 @@ impl Conn {
             reply: Reply::Ready(resp),
             keep_alive,
             http10,
+            head: false,
         });
     }
 
@@ -136,12 +162,14 @@ impl Conn {
     }
 
     /// When the next read must have completed: header timeout for a partial head (measured
-    /// from its first byte, so a byte-a-second slowloris does not extend it), idle timeout
-    /// otherwise.
+    /// from its first byte, so a byte-a-second slowloris does not extend it); within a body,
+    /// the idle timeout but never past the body timeout (from the end of the head); idle
+    /// timeout otherwise.
     pub fn deadline(&self, now: Instant) -> Instant {
-        match self.head_started {
-            Some(start) => start + self.timeouts.header,
-            None => now + self.timeouts.idle,
+        match (self.head_started, self.body_started) {
+            (Some(start), _) => start + self.timeouts.header,
+            (None, Some(start)) => (now + self.timeouts.idle).min(start + self.timeouts.body),
+            (None, None) => now + self.timeouts.idle,
         }
     }
 

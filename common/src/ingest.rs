@@ -1,4 +1,5 @@
-//! Routing and the handler: `POST /ingest` -> a Kafka record, `GET /healthz`, `GET /metrics`.
+//! Routing and the handler: `POST /ingest` -> a Kafka record, `GET /healthz`, `GET /metrics`
+//! (both also answer HEAD).
 
 use std::sync::Arc;
 
@@ -34,13 +35,14 @@ fn route(method: Method, target: &[u8]) -> Result<Route, HttpError> {
     let path = target.split(|&b| b == b'?').next().unwrap_or_default();
     let (route, allow) = match path {
         b"/ingest" => (Route::Ingest, "POST"),
-        b"/healthz" => (Route::Healthz, "GET"),
-        b"/metrics" => (Route::Metrics, "GET"),
+        b"/healthz" => (Route::Healthz, "GET, HEAD"),
+        b"/metrics" => (Route::Metrics, "GET, HEAD"),
         _ => return Err(HttpError::NotFound),
     };
     let ok = match route {
         Route::Ingest => method == Method::Post,
-        Route::Healthz | Route::Metrics => method == Method::Get,
+        // HEAD is GET without the body (the connection state drops it).
+        Route::Healthz | Route::Metrics => matches!(method, Method::Get | Method::Head),
     };
     if ok {
         Ok(route)
@@ -130,7 +132,12 @@ mod tests {
         );
         assert_eq!(
             route(Method::Post, b"/healthz"),
-            Err(HttpError::MethodNotAllowed { allow: "GET" })
+            Err(HttpError::MethodNotAllowed { allow: "GET, HEAD" })
+        );
+        assert_eq!(route(Method::Head, b"/metrics"), Ok(Route::Metrics));
+        assert_eq!(
+            route(Method::Head, b"/ingest"),
+            Err(HttpError::MethodNotAllowed { allow: "POST" })
         );
     }
 

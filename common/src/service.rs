@@ -207,6 +207,7 @@ impl Service {
             timeouts: Timeouts {
                 header: self.args.header_timeout,
                 idle: self.args.idle_timeout,
+                body: self.args.body_timeout,
             },
             drain: self.args.shutdown_timeout,
         }

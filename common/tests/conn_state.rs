@@ -26,6 +26,7 @@ fn conn() -> Conn {
         Timeouts {
             header: Duration::from_secs(10),
             idle: Duration::from_secs(60),
+            body: Duration::from_secs(30),
         },
     )
 }
@@ -49,7 +50,7 @@ fn status_lines(out: &str) -> Vec<&str> {
 fn pipelined_answers_in_order_and_counted() {
     let app = app(AckMode::Enqueued);
     let mut c = conn();
-    let input = b"POST /ingest HTTP/1.1\r\nContent-Length: 1\r\n\r\naGET /nope HTTP/1.1\r\n\r\nGET /metrics HTTP/1.1\r\n\r\nPOST /ingest HTTP/1.1\r\nContent-Length: 1\r\n\r\nb";
+    let input = b"POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\naGET /nope HTTP/1.1\r\nHost: x\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\n\r\nPOST /ingest HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nb";
     let out = exchange(&mut c, &app, input);
     let lines = status_lines(&out);
     assert_eq!(
@@ -78,7 +79,7 @@ fn delivered_mode_answers_200() {
     let out = exchange(
         &mut conn(),
         &app,
-        b"POST /ingest HTTP/1.1\r\nContent-Length: 1\r\n\r\na",
+        b"POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\na",
     );
     assert_eq!(status_lines(&out), ["HTTP/1.1 200 OK"]);
 }
@@ -90,7 +91,7 @@ fn close_stops_reading_further_requests() {
     let out = exchange(
         &mut c,
         &app,
-        b"POST /ingest HTTP/1.1\r\nConnection: close\r\nContent-Length: 1\r\n\r\naPOST /ingest HTTP/1.1\r\nContent-Length: 1\r\n\r\nb",
+        b"POST /ingest HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 1\r\n\r\naPOST /ingest HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nb",
     );
     assert_eq!(status_lines(&out), ["HTTP/1.1 202 Accepted"]);
     assert!(out.contains("connection: close\r\n"), "{out}");
@@ -127,7 +128,7 @@ fn errors_answer_with_reason_and_close() {
     let out = exchange(
         &mut c,
         &app,
-        b"POST /ingest HTTP/1.1\r\nContent-Length: 1\r\n\r\naPOST /ingest HTTP/1.1\r\n\r\n",
+        b"POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\naPOST /ingest HTTP/1.1\r\nHost: x\r\n\r\n",
     );
     assert_eq!(
         status_lines(&out),
@@ -138,7 +139,11 @@ fn errors_answer_with_reason_and_close() {
         "{out}"
     );
     assert!(c.is_closing());
-    let out = exchange(&mut conn(), &app, b"DELETE /ingest HTTP/1.1\r\n\r\n");
+    let out = exchange(
+        &mut conn(),
+        &app,
+        b"DELETE /ingest HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
     assert!(
         out.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"),
         "{out}"
@@ -153,7 +158,7 @@ fn continue_then_final_answer() {
     let out = exchange(
         &mut c,
         &app,
-        b"POST /ingest HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n",
+        b"POST /ingest HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n",
     );
     assert_eq!(out, "HTTP/1.1 100 Continue\r\n\r\n");
     let out = exchange(&mut c, &app, b"hi");
@@ -163,7 +168,7 @@ fn continue_then_final_answer() {
     let out = exchange(
         &mut c,
         &app,
-        b"POST /elsewhere HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n",
+        b"POST /elsewhere HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n",
     );
     assert_eq!(status_lines(&out), ["HTTP/1.1 404 Not Found"]);
     assert!(c.is_closing());
@@ -178,12 +183,12 @@ fn deadlines_slowloris_and_idle() {
     let idle = c.deadline(now);
     assert!(idle >= now + Duration::from_secs(59));
     // A partial head: the header timeout runs from its first byte and is not extended.
-    let mut rbuf = BytesMut::from(&b"POST /ingest HTTP/1.1\r\nHo"[..]);
+    let mut rbuf = BytesMut::from(&b"POST /ingest HTTP/1.1\r\nHost: x\r\nX-Ke"[..]);
     let mut wbuf = BytesMut::new();
     common::block_on(c.serve(&mut rbuf, &mut wbuf, &app));
     let first = c.deadline(Instant::now());
     assert!(first <= Instant::now() + Duration::from_secs(10));
-    rbuf.extend_from_slice(b"st: x\r\n");
+    rbuf.extend_from_slice(b"y: k\r\n");
     common::block_on(c.serve(&mut rbuf, &mut wbuf, &app));
     assert_eq!(c.deadline(Instant::now() + Duration::from_secs(5)), first);
     assert!(!c.is_idle());
@@ -197,4 +202,84 @@ fn deadlines_slowloris_and_idle() {
     assert!(c.is_idle());
     c.timed_out(&mut wbuf, &app);
     assert!(wbuf.is_empty() && c.is_closing());
+}
+
+#[test]
+fn head_answers_carry_no_body_and_keep_pipelines_in_sync() {
+    let app = app(AckMode::Enqueued);
+    let out = exchange(
+        &mut conn(),
+        &app,
+        b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n\
+          GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n\
+          HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n\
+          HEAD /nope HTTP/1.1\r\nHost: x\r\n\r\n\
+          HEAD /ingest HTTP/1.1\r\nHost: x\r\n\r\n\
+          GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    // Each answer is a head followed directly by the next status line, except the GETs',
+    // whose body ("ready\n") comes first.
+    let parts: Vec<&str> = out.split("\r\n\r\n").collect();
+    assert_eq!(parts.len(), 7, "{out}");
+    assert!(parts[0].starts_with("HTTP/1.1 200 OK") && parts[0].contains("content-length: 6"));
+    assert!(
+        parts[1].starts_with("HTTP/1.1 200 OK"),
+        "HEAD sent a body: {out}"
+    );
+    assert!(parts[2].starts_with("ready\nHTTP/1.1 200 OK"), "{out}");
+    assert!(parts[3].starts_with("HTTP/1.1 404 Not Found"), "{out}");
+    assert!(
+        parts[4].starts_with("HTTP/1.1 405 Method Not Allowed"),
+        "{out}"
+    );
+    assert!(parts[4].contains("allow: POST"), "{out}");
+    assert!(parts[5].starts_with("HTTP/1.1 200 OK"), "{out}");
+    assert_eq!(parts[6], "ready\n");
+    // The HEAD on /metrics announced the length its body would have had.
+    assert!(!parts[2].contains("content-length: 0"), "{out}");
+}
+
+#[test]
+fn a_trickling_body_is_bounded_by_the_body_timeout() {
+    let app = app(AckMode::Enqueued);
+    let mut c = conn();
+    let mut rbuf =
+        BytesMut::from(&b"POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\na"[..]);
+    let mut wbuf = BytesMut::new();
+    let before = Instant::now();
+    common::block_on(c.serve(&mut rbuf, &mut wbuf, &app));
+    let first = c.deadline(Instant::now());
+    // The body timeout (30 s), not the idle timeout (60 s), from when the head completed.
+    assert!(first >= before + Duration::from_secs(30));
+    assert!(first <= Instant::now() + Duration::from_secs(30));
+    // Another byte 20 s "later" does not push the deadline out: the body as a whole is bounded.
+    rbuf.extend_from_slice(b"b");
+    common::block_on(c.serve(&mut rbuf, &mut wbuf, &app));
+    assert_eq!(c.deadline(Instant::now() + Duration::from_secs(20)), first);
+    assert!(!c.is_idle());
+    c.timed_out(&mut wbuf, &app);
+    assert!(wbuf.starts_with(b"HTTP/1.1 408 Request Timeout\r\n"));
+    assert!(c.is_closing());
+}
+
+#[test]
+fn the_header_timeout_starts_afresh_for_each_request() {
+    let app = app(AckMode::Enqueued);
+    let mut c = conn();
+    let mut rbuf = BytesMut::from(&b"POST /ingest HTTP/1.1\r\nHost: x\r\n"[..]);
+    let mut wbuf = BytesMut::new();
+    common::block_on(c.serve(&mut rbuf, &mut wbuf, &app));
+    let first = c.deadline(Instant::now());
+    std::thread::sleep(Duration::from_millis(20));
+    // The first request completes and a second one's head begins in the same read.
+    rbuf.extend_from_slice(b"Content-Length: 1\r\n\r\naPOST /ingest HTTP/1.1\r\n");
+    let second_started = Instant::now();
+    common::block_on(c.serve(&mut rbuf, &mut wbuf, &app));
+    let second = c.deadline(Instant::now());
+    assert!(
+        second >= second_started + Duration::from_secs(10),
+        "the second head's timeout was carried over from the first: {:?} early",
+        (second_started + Duration::from_secs(10)).saturating_duration_since(second)
+    );
+    assert!(second > first);
 }

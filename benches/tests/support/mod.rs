@@ -186,6 +186,32 @@ impl Client {
         }
     }
 
+    /// The next answer's head alone (the answer to a HEAD request, which has no body
+    /// whatever its `Content-Length` says).
+    pub fn head_only(&mut self) -> std::io::Result<String> {
+        loop {
+            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
+                self.buf.drain(..end + 4);
+                return Ok(head);
+            }
+            let mut chunk = [0u8; 8192];
+            let n = self.stream.read(&mut chunk)?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// A second handle on the same connection (for a writer thread beside a reader).
+    pub fn try_clone(&self) -> Self {
+        Self {
+            stream: self.stream.try_clone().expect("clone"),
+            buf: Vec::new(),
+        }
+    }
+
     pub fn request(&mut self, bytes: &[u8]) -> Resp {
         self.send(bytes).expect("send");
         self.response().expect("response")

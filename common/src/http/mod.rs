@@ -1,12 +1,14 @@
 //! Sans-IO HTTP/1.1: bytes in a buffer -> [`Request`]s out, [`Response`]s -> bytes.
 //!
 //! - [`parse`]: the request parser over `httparse` with body decoding
-//!   (`Content-Length`, `Transfer-Encoding: chunked`) and the limits of [`Limits`].
+//!   (`Content-Length`, `Transfer-Encoding: chunked` in `chunked.rs`) and the limits of
+//!   [`Limits`].
 //! - [`response`]: the response encoder.
 //! - [`HttpError`]: every way a request can be refused, each with one documented status.
 //!
 //! No sockets, no clocks, no runtime: the servers feed bytes and write bytes.
 
+mod chunked;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;

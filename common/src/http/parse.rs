@@ -2,20 +2,17 @@
 //!
 //! `Ok(None)` means "need more bytes". The request head is consumed only once it parses
 //! completely; a `Content-Length` body is split off only once it is all there (zero copy); a
-//! chunked body is decoded incrementally into its own buffer, so a slow chunked upload costs
-//! O(n), not O(n²) rescans.
+//! chunked body is decoded incrementally ([`super::chunked`]).
 
 use std::mem::MaybeUninit;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
+use super::chunked::Chunked;
 use super::{HttpError, Limits};
 
 /// Hard cap on `Limits::max_headers`: the parser's header array lives on the stack.
 pub const MAX_HEADERS_CAP: usize = 128;
-
-/// Longest chunk-size line (size plus extensions) we accept.
-const MAX_CHUNK_LINE: usize = 4096;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -96,23 +93,7 @@ pub struct Head {
 #[derive(Debug)]
 enum Framing {
     Length(usize),
-    Chunked {
-        state: Chunk,
-        body: BytesMut,
-        trailer_bytes: usize,
-    },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Chunk {
-    /// Expecting `hex-size [; ext] CRLF`.
-    Size,
-    /// Inside chunk data, this many bytes to go.
-    Data(usize),
-    /// Expecting the CRLF after chunk data.
-    DataEnd,
-    /// After the last chunk: trailer fields up to an empty line.
-    Trailers,
+    Chunked(Chunked),
 }
 
 #[derive(Debug)]
@@ -183,17 +164,7 @@ impl Parser {
                     Some(buf.split_to(*n).freeze())
                 }
             }
-            Framing::Chunked {
-                state,
-                body,
-                trailer_bytes,
-            } => {
-                if decode_chunked(buf, state, body, trailer_bytes, &self.limits)? {
-                    Some(std::mem::take(body).freeze())
-                } else {
-                    None
-                }
-            }
+            Framing::Chunked(c) => c.decode(buf, &self.limits)?,
         };
         match body {
             Some(body) => {
@@ -261,6 +232,7 @@ fn parse_head(buf: &mut BytesMut, limits: &Limits) -> Result<Option<(Head, Frami
     let mut keep_alive_token = false;
     let mut expect_continue = false;
     let mut key = None;
+    let mut hosts = 0;
     for h in req.headers.iter() {
         let name = h.name;
         let value = trim(h.value);
@@ -304,11 +276,23 @@ fn parse_head(buf: &mut BytesMut, limits: &Limits) -> Result<Option<(Head, Frami
             } else {
                 return Err(HttpError::ExpectationFailed);
             }
+        } else if name.eq_ignore_ascii_case("host") {
+            hosts += 1;
+            if !value.iter().all(|&b| is_host_char(b)) {
+                return Err(HttpError::Malformed("invalid Host"));
+            }
         } else if name.eq_ignore_ascii_case("x-key") {
             key = Some(span(value));
         }
     }
 
+    // RFC 9112 §3.2: exactly one Host in HTTP/1.1 (it may be empty), at most one in 1.0.
+    if hosts > 1 {
+        return Err(HttpError::Malformed("more than one Host"));
+    }
+    if hosts == 0 && version == Version::Http11 {
+        return Err(HttpError::Malformed("HTTP/1.1 request without Host"));
+    }
     if te_seen && content_length.is_some() {
         return Err(HttpError::Smuggling(
             "both Content-Length and Transfer-Encoding",
@@ -320,11 +304,7 @@ fn parse_head(buf: &mut BytesMut, limits: &Limits) -> Result<Option<(Head, Frami
         ));
     }
     let framing = match (chunked, content_length) {
-        (true, _) => Framing::Chunked {
-            state: Chunk::Size,
-            body: BytesMut::new(),
-            trailer_bytes: 0,
-        },
+        (true, _) => Framing::Chunked(Chunked::new()),
         (false, Some(n)) if n > limits.max_body => {
             return Err(HttpError::BodyTooLarge {
                 limit: limits.max_body,
@@ -354,113 +334,6 @@ fn parse_head(buf: &mut BytesMut, limits: &Limits) -> Result<Option<(Head, Frami
     Ok(Some((head, framing)))
 }
 
-/// Decodes as much chunked body as `buf` holds. Returns true once the body and its trailers
-/// are complete.
-fn decode_chunked(
-    buf: &mut BytesMut,
-    state: &mut Chunk,
-    body: &mut BytesMut,
-    trailer_bytes: &mut usize,
-    limits: &Limits,
-) -> Result<bool, HttpError> {
-    loop {
-        match *state {
-            Chunk::Size => {
-                let Some(eol) = find_crlf(&buf[..buf.len().min(MAX_CHUNK_LINE + 2)]) else {
-                    if buf.len() > MAX_CHUNK_LINE {
-                        return Err(HttpError::Malformed("chunk size line too long"));
-                    }
-                    return Ok(false);
-                };
-                let size = parse_chunk_size(&buf[..eol])?;
-                buf.advance(eol + 2);
-                if size == 0 {
-                    *state = Chunk::Trailers;
-                } else {
-                    if body.len().saturating_add(size) > limits.max_body {
-                        return Err(HttpError::BodyTooLarge {
-                            limit: limits.max_body,
-                        });
-                    }
-                    body.reserve(size);
-                    *state = Chunk::Data(size);
-                }
-            }
-            Chunk::Data(left) => {
-                if buf.is_empty() {
-                    return Ok(false);
-                }
-                let n = left.min(buf.len());
-                body.extend_from_slice(&buf[..n]);
-                buf.advance(n);
-                *state = if n == left {
-                    Chunk::DataEnd
-                } else {
-                    Chunk::Data(left - n)
-                };
-            }
-            Chunk::DataEnd => {
-                if buf.len() < 2 {
-                    return Ok(false);
-                }
-                if &buf[..2] != b"\r\n" {
-                    return Err(HttpError::Malformed("chunk data not followed by CRLF"));
-                }
-                buf.advance(2);
-                *state = Chunk::Size;
-            }
-            Chunk::Trailers => {
-                let window = buf.len().min(limits.max_header_bytes + 2);
-                let Some(eol) = find_crlf(&buf[..window]) else {
-                    if *trailer_bytes + buf.len() > limits.max_header_bytes {
-                        return Err(HttpError::HeaderTooLarge {
-                            limit: limits.max_header_bytes,
-                        });
-                    }
-                    return Ok(false);
-                };
-                *trailer_bytes += eol + 2;
-                if *trailer_bytes > limits.max_header_bytes {
-                    return Err(HttpError::HeaderTooLarge {
-                        limit: limits.max_header_bytes,
-                    });
-                }
-                let line_is_empty = eol == 0;
-                if !line_is_empty && !buf[..eol].contains(&b':') {
-                    return Err(HttpError::Malformed("trailer field without ':'"));
-                }
-                buf.advance(eol + 2);
-                if line_is_empty {
-                    return Ok(true);
-                }
-            }
-        }
-    }
-}
-
-fn parse_chunk_size(line: &[u8]) -> Result<usize, HttpError> {
-    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
-    if digits == 0 {
-        return Err(HttpError::Malformed("invalid chunk size"));
-    }
-    if digits > 15 {
-        return Err(HttpError::Malformed("chunk size too large"));
-    }
-    let rest = &line[digits..];
-    let rest = &rest[rest
-        .iter()
-        .take_while(|&&b| b == b' ' || b == b'\t')
-        .count()..];
-    if !(rest.is_empty() || rest[0] == b';') {
-        return Err(HttpError::Malformed("invalid chunk extension"));
-    }
-    let mut size = 0usize;
-    for &b in &line[..digits] {
-        size = size * 16 + (b as char).to_digit(16).unwrap_or(0) as usize;
-    }
-    Ok(size)
-}
-
 fn parse_length(v: &[u8]) -> Result<usize, HttpError> {
     if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
         return Err(HttpError::Malformed("invalid Content-Length"));
@@ -469,8 +342,9 @@ fn parse_length(v: &[u8]) -> Result<usize, HttpError> {
         .fold(0usize, |n, &b| n * 10 + usize::from(b - b'0')))
 }
 
-fn find_crlf(buf: &[u8]) -> Option<usize> {
-    buf.windows(2).position(|w| w == b"\r\n")
+/// What a Host value may hold: RFC 3986 reg-name, IP literal and port characters.
+fn is_host_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=:[]".contains(&b)
 }
 
 fn trim(v: &[u8]) -> &[u8] {

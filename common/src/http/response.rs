@@ -101,6 +101,9 @@ pub struct Response {
     pub close: bool,
     /// Send `Connection: keep-alive` (an HTTP/1.0 client that asked for it needs to hear it).
     pub keep_alive_header: bool,
+    /// The answer to a HEAD request: the head only, with the `Content-Length` the body would
+    /// have had, and no body bytes (a pipelined next answer must start right after the head).
+    pub head_only: bool,
 }
 
 impl Response {
@@ -113,6 +116,7 @@ impl Response {
             allow: None,
             close: false,
             keep_alive_header: false,
+            head_only: false,
         }
     }
 
@@ -167,7 +171,9 @@ impl Response {
             dst.extend_from_slice(b"\r\nconnection: keep-alive");
         }
         dst.extend_from_slice(b"\r\n\r\n");
-        dst.extend_from_slice(&self.body);
+        if !self.head_only {
+            dst.extend_from_slice(&self.body);
+        }
     }
 
     fn is_plain(&self) -> bool {
