@@ -30,6 +30,11 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<bool> {
+    // Criterion estimates written before this instant are an earlier run's.
+    let started_unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .ok();
     let profile = Profile::from_env()?;
     // Pin first: every thread started later (load generator, embedded broker) inherits it.
     let layout = Layout::from_env()?;
@@ -96,6 +101,7 @@ fn run() -> Result<bool> {
         broker.addr.clone()
     };
     let setup = RunSetup {
+        started_unix_ms,
         profile: profile.label().into(),
         kafka: kafka.clone(),
         producer_config: common::kafka::effective_config(&producer),
@@ -158,6 +164,9 @@ fn run() -> Result<bool> {
         paths.criterion.join("report").join("index.html").display()
     );
     problems.extend(summary.problems.iter().cloned());
+    if problems.is_empty() && !summary.passed() {
+        problems.push("a workload has no verified runtime".into());
+    }
     problems.sort();
     problems.dedup();
     if problems.is_empty() {

@@ -151,14 +151,28 @@ fn broker_down_ack_delivered(rt: Runtime) {
         seen.iter().any(|s| s.status == 200 && s.at > 13.0),
         "still serving at the end"
     );
-    let landed: BTreeSet<Vec<u8>> = broker.values().into_iter().collect();
-    let missing = seen
+    assert_delivered_exactly(&broker, &seen, 200);
+}
+
+/// What landed in the topic, read back, equals the bodies answered `ok` as a multiset: none
+/// missing, none twice, none that was refused.
+fn assert_delivered_exactly(broker: &Broker, seen: &[Seen], ok: u16) {
+    let mut answered: Vec<Vec<u8>> = seen
         .iter()
-        .filter(|s| s.status == 200 && !landed.contains(&s.body))
-        .count();
-    assert_eq!(
-        missing, 0,
-        "{missing} records answered 200 are not in Kafka"
+        .filter(|s| s.status == ok)
+        .map(|s| s.body.clone())
+        .collect();
+    answered.sort();
+    let landed = broker.values();
+    let want: BTreeSet<&Vec<u8>> = answered.iter().collect();
+    let missing = answered.iter().filter(|b| !landed.contains(b)).count();
+    let not_answered = landed.iter().filter(|b| !want.contains(b)).count();
+    let duplicates = landed.windows(2).filter(|w| w[0] == w[1]).count();
+    assert!(
+        landed == answered,
+        "{} answered {ok}, {} landed: {missing} missing, {duplicates} duplicated, {not_answered} landed without a {ok}",
+        answered.len(),
+        landed.len()
     );
 }
 
@@ -217,6 +231,7 @@ fn broker_down_ack_enqueued(rt: Runtime) {
         landed, accepted,
         "every 202 landed, nothing else (high watermarks)"
     );
+    assert_delivered_exactly(&broker, &seen, 202);
 }
 
 /// A 20-record producer queue under load: 503 with Retry-After, counted, memory bounded.
@@ -264,6 +279,7 @@ fn tiny_queue_backpressure(rt: Runtime) {
     assert_eq!(queue_full, rejected);
     assert!(rss < 256 * 1024, "server RSS {rss} KiB under backpressure");
     assert_eq!(reader.count().expect("count") - before, accepted);
+    assert_delivered_exactly(&broker, &seen, 202);
 }
 
 /// 10,000 concurrent idle connections are held, counted, and released; others are served

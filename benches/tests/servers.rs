@@ -25,6 +25,8 @@ suite!(
     sigterm_during_load_loses_no_acknowledged_record,
     broker_unreachable_gives_503_and_not_ready,
     head_requests_and_a_trickling_body,
+    sigterm_right_after_the_last_202_with_a_long_linger,
+    lost_records_make_a_non_zero_exit,
     accept_errors_do_not_stop_the_server,
 );
 
@@ -365,63 +367,127 @@ fn client_vanishing_mid_body_publishes_nothing(rt: Runtime) {
 }
 
 fn sigterm_during_load_loses_no_acknowledged_record(rt: Runtime) {
+    // SIGTERM while four clients are mid-load: every 200 must be in Kafka.
+    let acked = sigterm_under_load(rt, &["--ack", "delivered"], 200, true);
+    assert!(acked > 50, "load ran before the signal ({acked} acked)");
+}
+
+fn sigterm_right_after_the_last_202_with_a_long_linger(rt: Runtime) {
+    // With ack enqueued and a 2 s linger, the last 202s are still in the producer's queue
+    // when SIGTERM arrives: the shutdown flush must deliver every one, and nothing else.
+    let acked = sigterm_under_load(rt, &["-X", "linger.ms=2000"], 202, false);
+    assert!(acked > 50, "load ran before the signal ({acked} acked)");
+}
+
+/// Four clients post unique bodies; SIGTERM comes 700 ms in while they post (`mid_load`),
+/// or right after they have all stopped. The server must exit 0 with every body answered
+/// `ok` in Kafka (and, when the load had stopped, exactly those: compared as multisets).
+/// Returns how many were answered `ok`.
+fn sigterm_under_load(rt: Runtime, args: &[&str], ok: u16, mid_load: bool) -> usize {
     let broker = Broker::new("sigterm");
-    let server = broker.server(rt, &["--ack", "delivered"]);
+    let server = broker.server(rt, args);
     let acked = Arc::new(Mutex::new(Vec::new()));
     let addr = server.addr;
-    let stop_at = Instant::now() + Duration::from_secs(15);
+    let started = Instant::now();
+    let stop_at = started + Duration::from_millis(if mid_load { 15_000 } else { 700 });
     std::thread::scope(|s| {
-        for t in 0..4u64 {
-            let acked = acked.clone();
-            s.spawn(move || {
-                let Ok(stream) = std::net::TcpStream::connect(addr) else {
-                    return;
-                };
-                drop(stream);
-                let mut c = Client::connect(addr);
-                for i in 0.. {
-                    if Instant::now() > stop_at {
-                        break;
-                    }
-                    let b = body(t * 10_000_000 + i, 64);
-                    if c.send(&post(&b)).is_err() {
-                        break;
-                    }
-                    match c.response() {
-                        Ok(r) if r.status == 200 => acked.lock().expect("lock").push(b),
-                        Ok(r) => panic!("unexpected {}", r.head),
-                        Err(_) => break,
-                    }
-                    if i % 50 == 49 {
-                        // Also exercise shutdown between connections.
-                        c = match std::net::TcpStream::connect(addr) {
-                            Ok(_) => Client::connect(addr),
+        let clients: Vec<_> = (0..4u64)
+            .map(|t| {
+                let acked = acked.clone();
+                s.spawn(move || {
+                    let Ok(stream) = std::net::TcpStream::connect(addr) else {
+                        return;
+                    };
+                    drop(stream);
+                    let mut c = Client::connect(addr);
+                    for i in 0.. {
+                        if Instant::now() > stop_at {
+                            break;
+                        }
+                        let b = body(t * 10_000_000 + i, 64);
+                        if c.send(&post(&b)).is_err() {
+                            break;
+                        }
+                        match c.response() {
+                            Ok(r) if r.status == ok => acked.lock().expect("lock").push(b),
+                            Ok(r) => panic!("unexpected {}", r.head),
                             Err(_) => break,
-                        };
+                        }
+                        if i % 50 == 49 {
+                            // Also exercise shutdown between connections.
+                            c = match std::net::TcpStream::connect(addr) {
+                                Ok(_) => Client::connect(addr),
+                                Err(_) => break,
+                            };
+                        }
                     }
-                }
-            });
+                })
+            })
+            .collect();
+        if mid_load {
+            std::thread::sleep(Duration::from_millis(700));
+        } else {
+            for c in clients {
+                c.join().expect("client");
+            }
         }
-        std::thread::sleep(Duration::from_millis(700));
         server.terminate();
     });
+    let stderr = server.stderr();
     let status = server
         .wait(Duration::from_secs(20))
         .expect("exit after SIGTERM");
-    assert!(status.success(), "exit status {status}");
-    let acked = acked.lock().expect("lock").clone();
-    assert!(
-        acked.len() > 50,
-        "load ran before the signal ({} acked)",
-        acked.len()
-    );
-    let landed: BTreeSet<Vec<u8>> = broker.values().into_iter().collect();
-    let missing = acked.iter().filter(|b| !landed.contains(*b)).count();
+    assert!(status.success(), "exit status {status}:\n{stderr}");
+    let mut acked = acked.lock().expect("lock").clone();
+    let values = broker.values();
+    if mid_load {
+        let landed: BTreeSet<&Vec<u8>> = values.iter().collect();
+        let missing = acked.iter().filter(|b| !landed.contains(b)).count();
+        assert_eq!(
+            missing,
+            0,
+            "{missing} of {} acknowledged records are not in Kafka",
+            acked.len()
+        );
+    } else {
+        acked.sort();
+        assert!(
+            values == acked,
+            "Kafka holds {} records for {} answered {ok}: missing or duplicated bodies",
+            values.len(),
+            acked.len()
+        );
+    }
+    acked.len()
+}
+
+fn lost_records_make_a_non_zero_exit(rt: Runtime) {
+    // Ack enqueued to a broker that is not there: the POSTs get 202, their records can
+    // never be delivered, and the server must say so in its exit status.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let mut cfg = bench::server::ServerConfig::new(rt);
+    cfg.brokers = Some(format!("127.0.0.1:{port}"));
+    cfg.args = ["--delivery-timeout", "1s", "--shutdown-timeout", "1s"]
+        .map(String::from)
+        .to_vec();
+    let server = bench::server::ServerProcess::start(&cfg).unwrap_or_else(|e| panic!("{e:#}"));
+    let mut c = Client::connect(server.addr);
+    for i in 0..3 {
+        let r = c.request(&post(&body(i, 16)));
+        assert_eq!(r.status, 202, "{}", r.head);
+    }
+    drop(c);
+    let stderr = || server.stderr();
+    server.terminate();
+    let out = stderr();
+    let status = server.wait(Duration::from_secs(20)).expect("exit");
     assert_eq!(
-        missing,
-        0,
-        "{missing} of {} acknowledged records are not in Kafka",
-        acked.len()
+        status.code(),
+        Some(i32::from(common::service::EXIT_RECORDS_LOST)),
+        "exit status {status} after losing records:\n{out}"
     );
 }
 

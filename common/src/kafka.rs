@@ -105,6 +105,10 @@ pub const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
     // (librdkafka's default), so throughput recovers promptly.
     ("reconnect.backoff.max.ms", "1000"),
     ("acks", "all"),
+    // A produce request the broker stored but whose answer was lost (a dropped connection)
+    // is resent; without idempotence that lands the record twice, and a count-only check
+    // could then hide a lost record behind the duplicate.
+    ("enable.idempotence", "true"),
 ];
 
 /// The effective producer configuration: defaults, then CLI settings, then `-X` overrides.

@@ -14,7 +14,7 @@ use crate::config::ServerArgs;
 use crate::conn::{Conn, Timeouts};
 use crate::embedded::EmbeddedKafka;
 use crate::ingest::App;
-use crate::kafka::{self, Publisher, SinkKind};
+use crate::kafka::{self, AckMode, Publisher, SinkKind};
 use crate::metrics::Metrics;
 
 /// The prefix of the one readiness line a server prints once it listens.
@@ -30,6 +30,13 @@ pub fn parse_ready_line(line: &str) -> Option<SocketAddr> {
 /// `kernel.io_uring_disabled` forbids it): harnesses skip tokio-uring on it instead of
 /// failing. Any other start-up error exits 1.
 pub const EXIT_IO_URING_UNAVAILABLE: u8 = 3;
+
+/// The exit status of a server that stopped with records it could not deliver: records
+/// still undelivered when the shutdown flush ran out of time, or (with `--ack enqueued`)
+/// records that failed after their 202 was sent. A harness must not count such a run as
+/// clean. (With `--ack delivered` a failed record was answered 503, so nothing acknowledged
+/// was lost by it.)
+pub const EXIT_RECORDS_LOST: u8 = 4;
 
 /// Why a server could not start: printed as is, then the process exits 1 (or
 /// [`EXIT_IO_URING_UNAVAILABLE`]).
@@ -224,14 +231,26 @@ impl Service {
             );
         }
         let report = self.app.publisher.flush(self.args.shutdown_timeout);
+        let failed = m.records_failed.load(Relaxed);
         eprintln!(
-            "{}: shutdown: {} enqueued, {} delivered, {} failed, {} not delivered at exit",
+            "{}: shutdown: {} enqueued, {} delivered, {failed} failed, {} not delivered at exit",
             self.name,
             m.records_enqueued.load(Relaxed),
             m.records_delivered.load(Relaxed),
-            m.records_failed.load(Relaxed),
             report.undelivered,
         );
+        let failed_after_202 = match self.args.ack {
+            AckMode::Enqueued => failed,
+            AckMode::Delivered => 0,
+        };
+        let lost = report.undelivered + failed_after_202;
+        if lost > 0 {
+            eprintln!(
+                "{}: {lost} record(s) not delivered ({} still queued at exit, {failed_after_202} failed after a 202): exit {EXIT_RECORDS_LOST}",
+                self.name, report.undelivered
+            );
+            return ExitCode::from(EXIT_RECORDS_LOST);
+        }
         ExitCode::SUCCESS
     }
 }

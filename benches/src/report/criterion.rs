@@ -1,16 +1,30 @@
 //! Reading criterion's saved estimates (`target/criterion/<group>/<bench>/new/estimates.json`).
 
 use std::path::Path;
+use std::time::SystemTime;
 
 use super::stats::Interval;
 
 /// Reads criterion's estimate for one benchmark as req/s (1 element per iteration).
-pub fn criterion_interval(criterion: &Path, group: &str, bench: &str) -> Option<Interval> {
+///
+/// With `not_before`, an estimate written before it (criterion keeps `new/estimates.json` of
+/// benchmarks that did not run this time) is `None`, never passed off as this run's.
+pub fn criterion_interval(
+    criterion: &Path,
+    group: &str,
+    bench: &str,
+    not_before: Option<SystemTime>,
+) -> Option<Interval> {
     let path = criterion
         .join(group)
         .join(bench)
         .join("new")
         .join("estimates.json");
+    if let Some(t) = not_before {
+        if std::fs::metadata(&path).ok()?.modified().ok()? < t {
+            return None;
+        }
+    }
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
     // Criterion prints the slope when it has one (linear sampling), else the mean.
     let est = v
@@ -46,11 +60,16 @@ mod tests {
                "slope":{"point_estimate":10000.0,"confidence_interval":{"lower_bound":9000.0,"upper_bound":12500.0}}}"#,
         )
         .expect("write");
-        let i = criterion_interval(&dir, "g", "tokio").expect("interval");
+        let i = criterion_interval(&dir, "g", "tokio", None).expect("interval");
         assert!((i.estimate - 100_000.0).abs() < 1e-6);
         assert!((i.lower - 80_000.0).abs() < 1e-6);
         assert!((i.upper - 1e9 / 9000.0).abs() < 1e-6);
-        assert!(criterion_interval(&dir, "g", "tokio-uring").is_none());
+        assert!(criterion_interval(&dir, "g", "tokio-uring", None).is_none());
+        // An estimate older than the run's start is an earlier run's: not used.
+        let later = SystemTime::now() + std::time::Duration::from_secs(60);
+        assert!(criterion_interval(&dir, "g", "tokio", Some(later)).is_none());
+        let earlier = SystemTime::now() - std::time::Duration::from_secs(60);
+        assert!(criterion_interval(&dir, "g", "tokio", Some(earlier)).is_some());
         let _ = std::fs::remove_dir_all(dir);
     }
 }

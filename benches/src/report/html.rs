@@ -202,15 +202,13 @@ svg .l{{font-size:11px}}svg .v{{font-size:10px;fill:#444}}svg .w{{stroke:#000;st
         esc(&s.run_line()),
         esc(criterion_link)
     );
-    if s.passed() {
-        o.push_str(r#"<p class="ok">All workloads verified: records in Kafka equal 2xx answers, no errors, no stalls.</p>"#);
-    } else {
-        o.push_str(r#"<div class="bad"><b>VERIFICATION FAILED</b> — these results are not to be trusted as they stand:<ul>"#);
-        for p in &s.problems {
-            let _ = write!(o, "<li>{}</li>", esc(p));
-        }
-        o.push_str("</ul></div>");
-    }
+    // The same pass/fail statement as summary.md, styled.
+    let class = if s.passed() { "ok" } else { "bad" };
+    let _ = write!(
+        o,
+        r#"<div class="{class}">{}</div>"#,
+        markdown::verdict_lines(s).html()
+    );
     o.push_str("<p class=\"key\">");
     for (j, l) in labels.iter().enumerate() {
         let _ = write!(

@@ -46,14 +46,43 @@ pub fn build(paths: &Paths) -> Result<Summary> {
                     None
                 }
             };
-            let thrpt = criterion_interval(&paths.criterion, &spec.name, rt.label());
             let skipped = raw.as_ref().and_then(|r| r.skipped.clone());
-            if thrpt.is_none() && skipped.is_none() && raw.is_some() {
-                problems.push(format!(
-                    "{}/{}: no criterion estimate",
-                    spec.name,
-                    rt.label()
-                ));
+            let failed_samples = raw.as_ref().map_or(0, |r| r.failed_samples);
+            // Only what this run measured: not a skipped runtime's, not one whose samples
+            // failed (criterion was handed a stand-in time for them), and not an estimate
+            // criterion kept from an earlier run (it leaves old files in place).
+            let thrpt = match (&raw, &skipped) {
+                (Some(_), None) if failed_samples == 0 => {
+                    let t = criterion_interval(
+                        &paths.criterion,
+                        &spec.name,
+                        rt.label(),
+                        setup.started(),
+                    );
+                    if t.is_none() {
+                        problems.push(format!(
+                            "{}/{}: no criterion estimate from this run",
+                            spec.name,
+                            rt.label()
+                        ));
+                    }
+                    t
+                }
+                (Some(_), None) => {
+                    problems.push(format!(
+                        "{}/{}: criterion's estimate discarded: {failed_samples} sample(s) failed",
+                        spec.name,
+                        rt.label()
+                    ));
+                    None
+                }
+                _ => None,
+            };
+            if raw
+                .as_ref()
+                .is_some_and(|r| r.skipped.is_none() && r.verification.is_none())
+            {
+                problems.push(format!("{}/{}: not verified", spec.name, rt.label()));
             }
             let verification = raw.as_ref().and_then(|r| r.verification.clone());
             if let Some(v) = &verification {
@@ -195,6 +224,145 @@ pub fn human_rate(x: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::results::{verify, Evidence, Exit, Landed, Tally};
+    use crate::workload::{catalogue, Profile};
+    use common::landed::CountMethod;
+
+    /// A results folder with one workload: tokio measured and verified, tokio-uring as
+    /// `uring` says, and criterion estimates for both (tokio-uring's from an earlier run
+    /// unless `uring` measured it).
+    fn results_dir(tag: &str, uring_skipped: bool, tokio_failed_samples: u64) -> Paths {
+        let root = std::env::temp_dir().join(format!("rb-report-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let paths = Paths {
+            root: root.clone(),
+            criterion: root.join("criterion"),
+            results: root.join("results"),
+        };
+        let spec = catalogue(Profile::Quick).remove(0);
+        let estimate = |bench: &str| {
+            let dir = paths.criterion.join(&spec.name).join(bench).join("new");
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            let f = dir.join("estimates.json");
+            std::fs::write(&f, r#"{"mean":{"point_estimate":10000.0,"confidence_interval":{"lower_bound":9000.0,"upper_bound":11000.0}}}"#).expect("write");
+            f
+        };
+        // An earlier run's estimate for tokio-uring, written an hour "ago".
+        let old = estimate("tokio-uring");
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(&old)
+            .and_then(|f| f.set_modified(hour_ago))
+            .expect("age the file");
+        let setup = RunSetup {
+            started_unix_ms: Some(
+                (std::time::SystemTime::now() - std::time::Duration::from_secs(60))
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .expect("time")
+                    .as_millis() as u64,
+            ),
+            workloads: vec![spec.clone()],
+            ..RunSetup::default()
+        };
+        write_json(&paths.results.join("config.json"), &setup).expect("config");
+        write_json(&paths.results.join("env.json"), &Environment::default()).expect("env");
+        estimate("tokio");
+        for rt in [Runtime::Tokio, Runtime::Uring] {
+            let skipped = (rt == Runtime::Uring && uring_skipped)
+                .then(|| "io_uring unavailable: test".to_string());
+            let tally = Tally {
+                runs: 1,
+                answered: 10,
+                ok: 10,
+                ..Tally::default()
+            };
+            let raw = RawResult {
+                workload: spec.clone(),
+                runtime: rt,
+                profile: Profile::Quick,
+                loadgen_threads: 1,
+                server_threads: 1,
+                layout: String::new(),
+                latency_pass: None,
+                latency_pass_cpu_us: None,
+                rounds: Vec::new(),
+                rounds_cpu_us: Vec::new(),
+                tally,
+                failed_samples: if rt == Runtime::Tokio {
+                    tokio_failed_samples
+                } else {
+                    0
+                },
+                verification: skipped.is_none().then(|| {
+                    verify(Evidence {
+                        tally,
+                        landed: Landed::Counted(10),
+                        method: CountMethod::Watermarks,
+                        exit: Exit::Clean,
+                        failure: None,
+                    })
+                }),
+                skipped,
+            };
+            write_json(&paths.raw(&spec.name, rt), &raw).expect("raw");
+        }
+        paths
+    }
+
+    #[test]
+    fn the_report_shows_only_what_this_run_measured() {
+        // tokio-uring skipped: criterion's old estimate for it is not used, no ratio, and
+        // the verdict says the measured runs verified and names what was skipped.
+        let paths = results_dir("skipped", true, 0);
+        let s = build(&paths).expect("build");
+        let w = &s.workloads[0];
+        assert!(
+            w.runtimes[0].thrpt.is_some(),
+            "tokio's estimate is this run's"
+        );
+        assert!(
+            w.runtimes[1].thrpt.is_none(),
+            "a skipped runtime has no estimate"
+        );
+        assert!(
+            w.ratio_uring_tokio.is_none(),
+            "a skipped runtime gets no ratio"
+        );
+        assert!(s.passed(), "{:?}", s.problems);
+        let md = markdown::render(&s);
+        assert!(md.contains("**Every measured run verified**"), "{md}");
+        assert!(!md.contains("All workloads verified"), "{md}");
+        assert!(md.contains("io_uring unavailable: test"), "{md}");
+
+        // tokio-uring "measured" but criterion's only estimate is an earlier run's: refused.
+        let paths = results_dir("stale", false, 0);
+        let s = build(&paths).expect("build");
+        assert!(s.workloads[0].runtimes[1].thrpt.is_none());
+        assert!(s.workloads[0].ratio_uring_tokio.is_none());
+        assert!(!s.passed());
+        assert!(
+            s.problems
+                .iter()
+                .any(|p| p.contains("no criterion estimate from this run")),
+            "{:?}",
+            s.problems
+        );
+        assert!(markdown::render(&s).contains("VERIFICATION FAILED"));
+
+        // Failed criterion samples: the estimate (built on stand-in times) is discarded.
+        let paths = results_dir("failed", true, 3);
+        let s = build(&paths).expect("build");
+        assert!(s.workloads[0].runtimes[0].thrpt.is_none());
+        assert!(!s.passed());
+        assert!(
+            s.problems.iter().any(|p| p.contains("3 sample(s) failed")),
+            "{:?}",
+            s.problems
+        );
+        let _ = std::fs::remove_dir_all(&paths.root);
+    }
 
     #[test]
     fn utc_format() {

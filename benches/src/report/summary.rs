@@ -12,9 +12,21 @@ use crate::workload::Spec;
 
 pub const SCHEMA: &str = "runtime-bench/summary/v1";
 
+impl RunSetup {
+    /// When the run started, if recorded.
+    pub fn started(&self) -> Option<std::time::SystemTime> {
+        self.started_unix_ms
+            .map(|ms| std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
+    }
+}
+
 /// What the run configured, written at its start (config.json).
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct RunSetup {
+    /// When the run started (ms since the Unix epoch): criterion estimates older than this
+    /// are an earlier run's. `None` in runs from before it was recorded.
+    #[serde(default)]
+    pub started_unix_ms: Option<u64>,
     pub profile: String,
     pub kafka: String,
     /// The servers' effective producer configuration (same code path as the servers').
@@ -47,6 +59,13 @@ pub struct RuntimeResult {
     pub skipped: Option<String>,
 }
 
+impl RuntimeResult {
+    /// Measured, and its delivery check passed.
+    pub fn verified(&self) -> bool {
+        self.skipped.is_none() && self.verification.as_ref().is_some_and(|v| v.passed)
+    }
+}
+
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct WorkloadResult {
     pub spec: Spec,
@@ -76,8 +95,33 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// No problem, and every runtime of every workload either verified or skipped with a
+    /// reason (at least one verified per workload).
     pub fn passed(&self) -> bool {
         self.problems.is_empty()
+            && self.workloads.iter().all(|w| {
+                w.runtimes.iter().any(RuntimeResult::verified)
+                    && w.runtimes
+                        .iter()
+                        .all(|r| r.verified() || r.skipped.is_some())
+            })
+    }
+
+    /// Runtimes skipped, as `workload/runtime: why`.
+    pub fn skipped(&self) -> Vec<String> {
+        self.workloads
+            .iter()
+            .flat_map(|w| {
+                w.runtimes.iter().filter_map(move |r| {
+                    Some(format!(
+                        "{}/{}: {}",
+                        w.spec.name,
+                        r.label,
+                        r.skipped.as_ref()?
+                    ))
+                })
+            })
+            .collect()
     }
 
     /// One line saying what was run where: time, profile, Kafka, CPU, cores, kernel,

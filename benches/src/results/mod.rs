@@ -96,6 +96,10 @@ pub struct RawResult {
     #[serde(default)]
     pub rounds_cpu_us: Vec<Option<f64>>,
     pub tally: Tally,
+    /// Criterion samples that failed (a stall, an error): criterion was handed a stand-in
+    /// time for them, so its estimate for this runtime is not reported.
+    #[serde(default)]
+    pub failed_samples: u64,
     pub verification: Option<Verification>,
     /// Why this runtime was not measured (e.g. io_uring unavailable).
     pub skipped: Option<String>,

@@ -54,6 +54,7 @@ pub fn run_workload(
             rounds: Vec::new(),
             rounds_cpu_us: Vec::new(),
             tally: Tally::default(),
+            failed_samples: 0,
             verification: None,
             skipped: None,
         };
@@ -124,6 +125,7 @@ pub fn run_workload(
 
     for (mut raw, subject) in subjects {
         if let Some(s) = subject {
+            raw.failed_samples = s.failed_samples;
             let (tally, v) = s.finish(broker.method());
             for p in &v.problems {
                 problems.push(format!("{}/{}: {p}", spec.name, raw.runtime.label()));

@@ -24,6 +24,8 @@ pub(super) struct Subject {
     tally: Tally,
     /// The first failure (stall, time limit, load-generator error): later loads are skipped.
     failure: Option<String>,
+    /// Criterion samples that could not be timed (see [`Subject::sample`]).
+    pub(super) failed_samples: u64,
 }
 
 impl Subject {
@@ -82,19 +84,27 @@ impl Subject {
             before,
             tally: Tally::default(),
             failure: None,
+            failed_samples: 0,
         })
     }
 
     /// One criterion sample: `iters` requests, timed by the load generator.
+    ///
+    /// A sample that fails (or comes after a failure: a broken server is not hammered) has
+    /// no true time, but criterion needs one: it gets a stand-in, and the sample is counted
+    /// in `failed_samples` so the report discards criterion's estimate for this runtime.
     pub(super) fn sample(&mut self, iters: u64) -> Duration {
-        if self.failure.is_some() {
-            // Already failed: do not hammer a broken server; criterion still needs a time.
-            return Duration::from_secs(1);
+        let measured = match self.failure {
+            Some(_) => None,
+            None => self.load(Some(iters), None),
+        };
+        match measured {
+            Some(r) if self.failure.is_none() => Duration::from_secs_f64(r.elapsed_s.max(1e-9)),
+            _ => {
+                self.failed_samples += 1;
+                Duration::from_secs(1)
+            }
         }
-        self.load(Some(iters), None)
-            .map_or(Duration::from_secs(1), |r| {
-                Duration::from_secs_f64(r.elapsed_s.max(1e-9))
-            })
     }
 
     /// A fixed-duration run (an interleaved round's turn, or the latency pass), with the
@@ -151,6 +161,7 @@ impl Subject {
             before,
             tally,
             failure,
+            failed_samples: _,
         } = self;
         drop(session);
         let exit = match server.stop(Duration::from_secs(60)) {
