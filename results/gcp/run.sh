@@ -115,7 +115,10 @@ remote() {
     gcloud compute ssh "$name" "${gflags[@]}" --command 'rm -rf runtime-bench && mkdir runtime-bench && tar -x -C runtime-bench'
   local args=(--on-vm --profile "$profile")
   [ -n "$kafka" ] && args+=(--kafka-brokers "$kafka")
-  gcloud compute ssh "$name" "${gflags[@]}" --command "cd runtime-bench && results/gcp/run.sh ${args[*]}"
+  # Quoted for the remote shell: a value with a space or a quote arrives as one argument.
+  local remote_cmd
+  printf -v remote_cmd '%q ' results/gcp/run.sh "${args[@]}"
+  gcloud compute ssh "$name" "${gflags[@]}" --command "cd runtime-bench && $remote_cmd"
   mkdir -p "$out"
   gcloud compute scp --recurse "${gflags[@]}" "$name:runtime-bench/results/latest/*" "$out/"
   echo "== results in $out; compare with:"

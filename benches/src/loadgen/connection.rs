@@ -89,8 +89,12 @@ async fn work(
             }
             None => None,
         };
+        // Open loop: a slot scheduled before the deadline is sent even if this thread is
+        // late for it (its wait counts in the corrected latency), so the schedule, not the
+        // machine's speed, decides how many requests a run offers. Closed loops stop at
+        // the deadline.
         let now = Instant::now();
-        if deadline.is_some_and(|d| now >= d) {
+        if intended.is_none() && deadline.is_some_and(|d| now >= d) {
             break;
         }
         let send_at = intended.unwrap_or(now);
