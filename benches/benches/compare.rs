@@ -36,6 +36,8 @@ fn run() -> Result<bool> {
         .map(|d| d.as_millis() as u64)
         .ok();
     let profile = Profile::from_env()?;
+    let rules = profile.rules()?;
+    let count_syscalls = std::env::var("BENCH_SYSCALLS").map_or(true, |v| v != "0");
     // Pin first: every thread started later (load generator, embedded broker) inherits it.
     let layout = Layout::from_env()?;
     layout
@@ -71,6 +73,17 @@ fn run() -> Result<bool> {
     if pre.failed() {
         anyhow::bail!("preflight failed (see above)");
     }
+    // Syscall counting needs tracefs: mounted here if it is not (root), else each server's
+    // syscall columns say why they are empty.
+    let syscalls_status = if count_syscalls {
+        match bench::host::mount_tracefs() {
+            Ok(p) => format!("counted with tracepoints ({})", p.display()),
+            Err(why) => format!("not available: {why}"),
+        }
+    } else {
+        "not counted (BENCH_SYSCALLS=0)".to_string()
+    };
+    eprintln!("runtime-bench: syscalls {syscalls_status}");
     eprintln!("runtime-bench: layout {}", layout.label());
     // Build (or find) the release servers before anything is timed.
     let (tokio_bin, uring_bin) = server_binaries(BuildProfile::Release)?;
@@ -102,6 +115,8 @@ fn run() -> Result<bool> {
     };
     let setup = RunSetup {
         started_unix_ms,
+        rules: Some(rules),
+        syscalls: syscalls_status.clone(),
         profile: profile.label().into(),
         kafka: kafka.clone(),
         producer_config: common::kafka::effective_config(&producer),
@@ -130,7 +145,14 @@ fn run() -> Result<bool> {
     let mut problems = Vec::new();
     for spec in &specs {
         problems.extend(suite::run_workload(
-            &mut c, spec, profile, &layout, &broker, &paths,
+            &mut c,
+            spec,
+            profile,
+            &rules,
+            count_syscalls,
+            &layout,
+            &broker,
+            &paths,
         ));
     }
     c.final_summary();
@@ -141,18 +163,19 @@ fn run() -> Result<bool> {
         &paths.results,
         &paths.criterion.join("report").join("index.html"),
     )?;
-    println!("\nruntime-bench: tokio-uring / tokio throughput");
     println!(
-        "  {:<26} {:<28} interleaved rounds (median [interval])",
-        "workload", "criterion [conservative]"
+        "\nruntime-bench: criterion's tokio-uring / tokio ratios (for reference; the verdicts below come from the interleaved rounds)"
     );
     for w in &summary.workloads {
-        let or_dash = |s: Option<String>| s.unwrap_or_else(|| "—".into());
+        let drift = if w.criterion_drift == Some(true) {
+            "  (outside the rounds' interval: the machine drifted)"
+        } else {
+            ""
+        };
         println!(
-            "  {:<26} {:<28} {}",
+            "  {:<26} {}{drift}",
             w.spec.name,
-            or_dash(w.ratio_uring_tokio.map(|r| r.fmt_ratio())),
-            or_dash(w.paired_uring_tokio.as_ref().map(|p| p.fmt_ratio()))
+            w.ratio_uring_tokio.map_or("—".into(), |r| r.fmt_ratio())
         );
     }
     println!(
@@ -163,6 +186,24 @@ fn run() -> Result<bool> {
         "runtime-bench: criterion's reports in {}",
         paths.criterion.join("report").join("index.html").display()
     );
+    println!("\nruntime-bench: verdicts (tokio-uring / tokio, interleaved rounds):");
+    for w in &summary.workloads {
+        match &w.assessment {
+            Some(a) => println!(
+                "  {:<26} {}  [{} rounds, ratio {}, A/A floor {}]",
+                w.spec.name,
+                a.verdict.text(),
+                a.rounds,
+                a.ab.as_ref().map_or("—".into(), |p| p.fmt_ratio()),
+                a.noise_floor
+                    .map_or("not measured".into(), |f| format!("±{:.1} %", f * 100.0))
+            ),
+            None => println!(
+                "  {:<26} no verdict: tokio-uring was not measured",
+                w.spec.name
+            ),
+        }
+    }
     problems.extend(summary.problems.iter().cloned());
     if problems.is_empty() && !summary.passed() {
         problems.push("a workload has no verified runtime".into());

@@ -77,6 +77,14 @@ impl Layout {
         }
     }
 
+    /// Cores the bench process (load generator and embedded broker) may use.
+    pub fn bench_cores(&self) -> usize {
+        match self {
+            Self::Shared { cores } => cores.len(),
+            Self::Split { bench, .. } => bench.len(),
+        }
+    }
+
     /// CPUs for server processes, if pinned.
     pub fn server_cpus(&self) -> Option<Vec<usize>> {
         match self {

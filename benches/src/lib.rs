@@ -6,6 +6,7 @@
 //! - [`workload`]: profiles, their timings and the workload catalogue.
 //! - [`suite`]: the per-workload runner behind `cargo bench` (`benches/compare.rs` is the
 //!   criterion entry point).
+//! - [`analysis`]: paired ratios and the verdict rules (pure), for the runner and the report.
 //! - [`results`]: the results schema and the one delivery check, shared by the suite,
 //!   `soak` and the report.
 //! - [`report`]: env.json, summary.json/md and report.html (the `report` binary rebuilds them).
@@ -13,6 +14,7 @@
 //! - [`preflight`]: what those mean for a run (and the fd limit raised) before any load.
 //! - [`layout`]: CPU layouts (`shared`, `split`) for servers vs load generator and broker.
 
+pub mod analysis;
 pub mod host;
 pub mod layout;
 pub mod loadgen;
@@ -21,4 +23,6 @@ pub mod report;
 pub mod results;
 pub mod server;
 pub mod suite;
+pub mod syscalls;
+pub mod usage;
 pub mod workload;

@@ -22,10 +22,18 @@ pub enum Runtime {
     TokioPerCore,
     /// server-uring.
     Uring,
+    /// A second server-tokio, same binary and flags as [`Runtime::Tokio`]: the A/A control
+    /// whose ratio to tokio in the interleaved rounds is the machine's noise floor.
+    TokioTwin,
 }
 
 impl Runtime {
-    pub const ALL: [Runtime; 3] = [Runtime::Tokio, Runtime::TokioPerCore, Runtime::Uring];
+    pub const ALL: [Runtime; 4] = [
+        Runtime::Tokio,
+        Runtime::TokioPerCore,
+        Runtime::Uring,
+        Runtime::TokioTwin,
+    ];
 
     /// Short label used in benchmark ids and reports.
     pub fn label(self) -> &'static str {
@@ -33,7 +41,14 @@ impl Runtime {
             Runtime::Tokio => "tokio",
             Runtime::TokioPerCore => "tokio-per-core",
             Runtime::Uring => "tokio-uring",
+            Runtime::TokioTwin => "tokio-twin",
         }
+    }
+
+    /// Measured by criterion and the latency pass (the A/A twin is measured in the
+    /// interleaved rounds only).
+    pub fn is_compared(self) -> bool {
+        self != Runtime::TokioTwin
     }
 
     fn flavour_args(self) -> &'static [&'static str] {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use common::kafka::SinkKind;
 
+use crate::analysis::Rules;
 use crate::loadgen::Mode;
 use crate::server::Runtime;
 
@@ -35,9 +36,7 @@ pub struct Timing {
     pub measurement: Duration,
     /// Criterion's samples per benchmark.
     pub samples: usize,
-    /// Interleaved rounds (A B, B A, ...) after criterion.
-    pub rounds: usize,
-    /// Each runtime's turn in a round.
+    /// Each runtime's turn in an interleaved round (how many rounds: [`Profile::rules`]).
     pub turn: Duration,
     /// The fixed-duration pass that gives latency percentiles.
     pub latency_pass: Duration,
@@ -67,7 +66,6 @@ impl Profile {
                 warm_up: Duration::from_millis(500),
                 measurement: Duration::from_secs(2),
                 samples: 10,
-                rounds: 4,
                 turn: Duration::from_millis(250),
                 latency_pass: Duration::from_secs(1),
             },
@@ -75,11 +73,65 @@ impl Profile {
                 warm_up: Duration::from_secs(3),
                 measurement: Duration::from_secs(15),
                 samples: 30,
-                rounds: 10,
                 turn: Duration::from_secs(1),
                 latency_pass: Duration::from_secs(5),
             },
         }
+    }
+}
+
+impl Profile {
+    /// How the verdict is decided and how many interleaved rounds it may take, with the
+    /// environment's overrides: `BENCH_ROUNDS_MAX` (round pairs), `BENCH_ROUND_BUDGET`
+    /// (seconds of rounds per workload), `BENCH_EQUIV_BAND` (percent).
+    pub fn rules(self) -> Result<Rules> {
+        let mut r = match self {
+            Self::Quick => Rules {
+                max_rounds: 8,
+                budget: Duration::from_secs(10),
+                ..Rules::default()
+            },
+            Self::Default | Self::Full => Rules::default(),
+        };
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        if let Some(v) = var("BENCH_ROUNDS_MAX") {
+            r.max_rounds = v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|&n: &usize| n >= 1)
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "BENCH_ROUNDS_MAX={v}: expected a whole number of rounds, at least 1"
+                    )
+                })?;
+        }
+        if let Some(v) = var("BENCH_ROUND_BUDGET") {
+            let secs: f64 = v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|s: &f64| s.is_finite() && *s > 0.0)
+                .ok_or_else(|| {
+                    anyhow::anyhow!("BENCH_ROUND_BUDGET={v}: expected seconds, e.g. 60")
+                })?;
+            r.budget = Duration::from_secs_f64(secs);
+        }
+        if let Some(v) = var("BENCH_EQUIV_BAND") {
+            let pct: f64 = v
+                .trim()
+                .trim_end_matches('%')
+                .parse()
+                .ok()
+                .filter(|p: &f64| p.is_finite() && *p > 0.0 && *p < 50.0)
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "BENCH_EQUIV_BAND={v}: expected a percentage between 0 and 50, e.g. 3"
+                    )
+                })?;
+            r.band = pct / 100.0;
+        }
+        Ok(r)
     }
 }
 
@@ -129,6 +181,14 @@ impl Spec {
         self
     }
 
+    /// Adds tokio's twin (A/A control) to the interleaved rounds.
+    fn with_twin(mut self) -> Self {
+        if !self.runtimes.contains(&Runtime::TokioTwin) {
+            self.runtimes.push(Runtime::TokioTwin);
+        }
+        self
+    }
+
     fn sink(mut self, sink: SinkKind) -> Self {
         self.sink = sink;
         self
@@ -147,7 +207,8 @@ impl Spec {
 /// The workloads of a profile.
 pub fn catalogue(profile: Profile) -> Vec<Spec> {
     let mut v = vec![
-        Spec::new("keepalive-100b-c32", "keep-alive, 100 B POST, 32 connections", Mode::Closed, 32, 100),
+        // The A/A control (tokio against a second tokio) rides on this one in every profile.
+        Spec::new("keepalive-100b-c32", "keep-alive, 100 B POST, 32 connections", Mode::Closed, 32, 100).with_twin(),
         Spec::new("keepalive-100b-c256", "keep-alive, 100 B POST, 256 connections", Mode::Closed, 256, 100),
         Spec::new("conn-per-request-100b", "connection per request (the blog's workload), 100 B POST, 64 concurrent", Mode::ConnPerRequest, 64, 100),
         Spec::new("keepalive-16kib-c32", "keep-alive, 16 KiB POST, 32 connections", Mode::Closed, 32, 16 * 1024),
@@ -201,6 +262,8 @@ pub fn catalogue(profile: Profile) -> Vec<Spec> {
             )
             .sink(SinkKind::Null),
         );
+        // Every workload of the full profile gets its own noise floor.
+        v = v.into_iter().map(Spec::with_twin).collect();
     }
     v
 }

@@ -56,12 +56,56 @@ pub fn rows(a: &Summary, b: &Summary) -> Vec<Row> {
         .collect()
 }
 
+/// A workload's verdict in a run, as text (`—` where the run has none).
+fn verdict(s: &Summary, w: &str) -> String {
+    s.workload(w)
+        .and_then(|x| x.assessment.as_ref())
+        .map_or("—".into(), |a| a.verdict.text())
+}
+
+/// Whether two runs' verdicts agree: the same decision (the same runtime faster, or both
+/// equivalent), not the same number.
+fn agreement(s: &Summary, t: &Summary, w: &str) -> &'static str {
+    use crate::analysis::Verdict as V;
+    fn get<'a>(x: &'a Summary, w: &str) -> Option<&'a V> {
+        x.workload(w)
+            .and_then(|x| x.assessment.as_ref())
+            .map(|a| &a.verdict)
+    }
+    match (get(s, w), get(t, w)) {
+        (Some(V::UringFaster { .. }), Some(V::UringFaster { .. }))
+        | (Some(V::TokioFaster { .. }), Some(V::TokioFaster { .. }))
+        | (Some(V::Equivalent { .. }), Some(V::Equivalent { .. })) => "same",
+        (Some(V::Undecided { .. }), _) | (_, Some(V::Undecided { .. })) => "one undecided",
+        (Some(_), Some(_)) => "DIFFERENT",
+        _ => "missing in one run",
+    }
+}
+
 /// The comparison as a Markdown table.
 pub fn markdown(a_name: &str, a: &Summary, b_name: &str, b: &Summary) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "# {b_name} compared with {a_name}\n");
     for (name, s) in [(a_name, a), (b_name, b)] {
         let _ = writeln!(o, "- {name}: {}", s.run_line());
+    }
+    let _ = writeln!(o, "\n## Verdicts (from each run's interleaved rounds)\n");
+    let _ = writeln!(o, "| workload | {a_name} | {b_name} | agree |");
+    let _ = writeln!(o, "|---|---|---|---|");
+    let mut seen: Vec<&str> = Vec::new();
+    for w in a.workloads.iter().chain(&b.workloads) {
+        if seen.contains(&w.spec.name.as_str()) {
+            continue;
+        }
+        seen.push(&w.spec.name);
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} |",
+            w.spec.name,
+            verdict(a, &w.spec.name),
+            verdict(b, &w.spec.name),
+            agreement(a, b, &w.spec.name)
+        );
     }
     let _ = writeln!(o, "\n## Throughput (req/s estimate [95% interval])\n");
     let _ = writeln!(
@@ -162,6 +206,9 @@ mod tests {
             cpu_us_per_request: None,
             rounds: Vec::new(),
             rounds_cpu_us: Vec::new(),
+            mechanism: None,
+            syscalls_unavailable: None,
+            round_samples: Vec::new(),
             tally: Tally::default(),
             verification: None,
             skipped: None,
@@ -176,6 +223,8 @@ mod tests {
             setup: RunSetup::default(),
             env: Default::default(),
             workloads: vec![WorkloadResult {
+                assessment: None,
+                criterion_drift: None,
                 spec,
                 runtimes,
                 ratio_uring_tokio: None,
@@ -205,6 +254,24 @@ mod tests {
             "{report}"
         );
         assert!(!crate::report::markdown::render(&b).contains("interleaved rounds"));
+    }
+
+    #[test]
+    fn verdicts_of_two_runs_side_by_side() {
+        let rules = crate::analysis::Rules::default();
+        let tokio = [100.0; 8];
+        let faster = [112.0, 111.0, 113.0, 112.0, 110.0, 114.0, 112.0, 111.0];
+        let same = [100.0, 101.0, 99.0, 100.0, 100.5, 99.5, 100.0, 100.0];
+        let mut a = summary(100_000.0, Some(110_000.0));
+        a.workloads[0].assessment = Some(crate::analysis::assess(&tokio, &faster, &[], 0, &rules));
+        let mut b = summary(100_000.0, Some(100_000.0));
+        b.workloads[0].assessment = Some(crate::analysis::assess(&tokio, &same, &[], 0, &rules));
+        let md = markdown("ref", &a, "latest", &b);
+        assert!(
+            md.contains("| w | tokio-uring faster by 12.0 % [10.0, 14.0] | equivalent within ±3 % | DIFFERENT |"),
+            "{md}"
+        );
+        assert!(markdown("ref", &a, "again", &a).contains("| same |"));
     }
 
     #[test]

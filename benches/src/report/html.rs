@@ -5,6 +5,7 @@ use std::fmt::Write;
 use super::document::esc;
 use super::markdown::{self, runtime_labels};
 use super::{human_rate, Summary};
+use crate::analysis::Verdict;
 
 const COLORS: [&str; 3] = ["#1f77b4", "#d62728", "#2ca02c"];
 
@@ -183,6 +184,136 @@ fn latency_chart(s: &Summary, labels: &[String]) -> String {
     o
 }
 
+/// The forest chart: per workload, the rounds' tokio-uring / tokio median (dot) and
+/// interval (line) on a log axis (a ratio and its inverse equally far from 1), a line at
+/// 1.0, the equivalence band (dashed) and the A/A noise floor (shaded; a workload without
+/// its own control is shaded, lighter, with the run's widest).
+fn forest_chart(s: &Summary) -> String {
+    let rows: Vec<_> = s
+        .workloads
+        .iter()
+        .filter_map(|w| Some((w, w.assessment.as_ref()?)))
+        .collect();
+    if rows.is_empty() {
+        return String::new();
+    }
+    let band = s.setup.rules.unwrap_or_default().band;
+    let run_floor = rows
+        .iter()
+        .filter_map(|(_, a)| a.noise_floor)
+        .fold(None, |m: Option<f64>, f| Some(m.map_or(f, |m| m.max(f))));
+    // The axis spans every interval and floor, at least ±2 bands, within 1/8 .. 8.
+    let (mut lo, mut hi) = (1.0 - band * 2.0, 1.0 + band * 2.0);
+    for (_, a) in &rows {
+        if let Some(p) = &a.ab {
+            lo = lo.min(p.lower);
+            hi = hi.max(p.upper);
+        }
+        if let Some(f) = a.noise_floor.or(run_floor) {
+            lo = lo.min(1.0 - f);
+            hi = hi.max(1.0 + f);
+        }
+    }
+    let (lo, hi) = (lo.max(0.125) / 1.02, hi.min(8.0) * 1.02);
+    let (left, width, row) = (230.0, 470.0, 26.0);
+    let x = |v: f64| left + (v.clamp(lo, hi).ln() - lo.ln()) / (hi.ln() - lo.ln()) * width;
+    let height = row * rows.len() as f64 + 40.0;
+    let mut o = format!(
+        r#"<svg viewBox="0 0 {} {height}" width="100%" role="img" aria-label="verdicts">"#,
+        left + width + 200.0
+    );
+    let (top, bottom) = (14.0, height - 22.0);
+    for (i, (w, a)) in rows.iter().enumerate() {
+        let y = top + 4.0 + i as f64 * row;
+        let (floor, own) = match (a.noise_floor, run_floor) {
+            (Some(f), _) => (Some(f), true),
+            (None, Some(f)) => (Some(f), false),
+            _ => (None, false),
+        };
+        if let Some(f) = floor {
+            let _ = write!(
+                o,
+                r#"<rect x="{:.1}" y="{y}" width="{:.1}" height="{}" fill="gray" opacity="{}"><title>A/A noise floor ±{:.1} %{}</title></rect>"#,
+                x(1.0 - f),
+                x(1.0 + f) - x(1.0 - f),
+                row - 4.0,
+                if own { 0.35 } else { 0.15 },
+                f * 100.0,
+                if own {
+                    ""
+                } else {
+                    " (the run's widest; not measured for this workload)"
+                }
+            );
+        }
+        row_label(&mut o, left, y + (row - 4.0) / 2.0, &w.spec.name);
+        let color = match a.verdict {
+            Verdict::UringFaster { .. } => COLORS[1],
+            Verdict::TokioFaster { .. } => COLORS[0],
+            Verdict::Equivalent { .. } => "#555",
+            Verdict::Undecided { .. } => "#e69500",
+        };
+        let ym = y + (row - 4.0) / 2.0;
+        if let Some(p) = &a.ab {
+            let _ = write!(
+                o,
+                r#"<line x1="{:.1}" x2="{:.1}" y1="{ym}" y2="{ym}" stroke="{color}" stroke-width="2"/><circle cx="{:.1}" cy="{ym}" r="4" fill="{color}"><title>{}: {} [{:.3}, {:.3}]</title></circle>"#,
+                x(p.lower),
+                x(p.upper),
+                x(p.median),
+                esc(&w.spec.name),
+                p.median,
+                p.lower,
+                p.upper
+            );
+        }
+        let _ = write!(
+            o,
+            r#"<text x="{}" y="{}" class="l" fill="{color}">{}</text>"#,
+            left + width + 12.0,
+            ym + 4.0,
+            esc(&a.verdict.short())
+        );
+    }
+    let _ = write!(
+        o,
+        r#"<line x1="{0:.1}" x2="{0:.1}" y1="{top}" y2="{bottom}" class="one"/>"#,
+        x(1.0)
+    );
+    for v in [1.0 - band, 1.0 + band] {
+        let _ = write!(
+            o,
+            r#"<line x1="{0:.1}" x2="{0:.1}" y1="{top}" y2="{bottom}" class="band"/>"#,
+            x(v)
+        );
+    }
+    let _ = write!(
+        o,
+        r#"<text x="{:.1}" y="10" text-anchor="middle" class="v">±{:.0} % band</text>"#,
+        x(1.0),
+        band * 100.0
+    );
+    // Ticks on the log axis, those that fit apart.
+    let mut last = f64::NEG_INFINITY;
+    for v in [
+        0.125, 0.25, 0.5, 0.67, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 4.0, 8.0,
+    ] {
+        if v < lo || v > hi || x(v) - last < 34.0 {
+            continue;
+        }
+        last = x(v);
+        let _ = write!(
+            o,
+            r#"<line x1="{0:.1}" x2="{0:.1}" y1="{bottom}" y2="{1}" class="w"/><text x="{0:.1}" y="{2}" text-anchor="middle" class="v">{v}</text>"#,
+            x(v),
+            bottom + 4.0,
+            bottom + 15.0
+        );
+    }
+    o.push_str("</svg>");
+    o
+}
+
 pub fn render(s: &Summary, criterion_link: &str) -> String {
     let labels = runtime_labels(s);
     let mut o = String::new();
@@ -192,7 +323,7 @@ pub fn render(s: &Summary, criterion_link: &str) -> String {
 <style>body{{font:14px/1.45 system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}}
 table{{border-collapse:collapse;margin:1em 0;font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 7px;text-align:right}}td:first-child,th:first-child{{text-align:left}}
 .bad{{background:#fdd;padding:.5em 1em;border:1px solid #c00}}.ok{{background:#dfd;padding:.5em 1em;border:1px solid #080}}
-svg .l{{font-size:11px}}svg .v{{font-size:10px;fill:#444}}svg .w{{stroke:#000;stroke-width:1}}svg .g{{stroke:#ddd}}
+svg .one{{stroke:#000;stroke-width:1}}svg .band{{stroke:#666;stroke-dasharray:4 3}}svg .l{{font-size:11px}}svg .v{{font-size:10px;fill:#444}}svg .w{{stroke:#000;stroke-width:1}}svg .g{{stroke:#ddd}}
 .key span{{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;vertical-align:middle}}code{{font-size:12px}}</style></head><body>
 <h1>runtime-bench: tokio vs tokio-uring</h1>"#
     );
@@ -209,6 +340,14 @@ svg .l{{font-size:11px}}svg .v{{font-size:10px;fill:#444}}svg .w{{stroke:#000;st
         r#"<div class="{class}">{}</div>"#,
         markdown::verdict_lines(s).html()
     );
+    o.push_str("<h2>Verdict: tokio-uring / tokio from the interleaved rounds</h2>");
+    o.push_str(&forest_chart(s));
+    o.push_str(r#"<p class="key">dot: median of the rounds' ratios, line: its interval; shaded: the A/A noise floor; dashed: the equivalence band; right of 1: tokio-uring served more</p>"#);
+    let mut verdicts = super::document::Document::default();
+    super::explain::verdicts(s, &mut verdicts);
+    // Its heading is this section's; the rest (explanation, table) follows the chart.
+    verdicts.blocks.remove(0);
+    o.push_str(&verdicts.html());
     o.push_str("<p class=\"key\">");
     for (j, l) in labels.iter().enumerate() {
         let _ = write!(
@@ -224,7 +363,7 @@ svg .l{{font-size:11px}}svg .v{{font-size:10px;fill:#444}}svg .w{{stroke:#000;st
     o.push_str(&latency_chart(s, &labels));
     // The same tables as summary.md, from the same document.
     o.push_str("<h2>Tables</h2>");
-    o.push_str(&markdown::document(s).html());
+    o.push_str(&markdown::details(s).html());
     o.push_str("</body></html>\n");
     o
 }

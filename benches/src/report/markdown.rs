@@ -2,6 +2,7 @@
 //! section of `report.html` its HTML.
 
 use super::document::{Document, Table, Text};
+use super::explain;
 use super::stats::Interval;
 use super::{human_rate, Summary};
 use common::landed::CountMethod;
@@ -60,12 +61,21 @@ pub fn verdict_lines(s: &Summary) -> Document {
     d
 }
 
-/// Every table and list of the summary.
+/// Every table and list of the summary: the verdicts, then the details.
 pub fn document(s: &Summary) -> Document {
+    let mut d = Document::default();
+    explain::verdicts(s, &mut d);
+    d.blocks.extend(details(s).blocks);
+    d
+}
+
+/// Everything after the verdicts.
+pub fn details(s: &Summary) -> Document {
     let mut d = Document::default();
     throughput(s, &mut d);
     rounds(s, &mut d);
     latency(s, &mut d);
+    explain::mechanism(s, &mut d);
     delivery(s, &mut d);
     setup(s, &mut d);
     d

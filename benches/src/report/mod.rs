@@ -13,8 +13,10 @@ pub mod compare;
 pub mod criterion;
 mod document;
 pub mod env;
+mod explain;
 mod html;
 mod markdown;
+pub mod mechanism;
 pub mod stats;
 pub mod summary;
 
@@ -22,10 +24,12 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::results::{read_json, write_json, Paths, RawResult};
+use crate::analysis;
+use crate::results::{client_bound_rounds, read_json, write_json, Paths, RawResult};
 use crate::server::Runtime;
 pub use criterion::criterion_interval;
 pub use env::Environment;
+use mechanism::Mechanism;
 pub use stats::{Interval, Paired};
 pub use summary::{RunSetup, RuntimeResult, Summary, WorkloadResult, SCHEMA};
 
@@ -34,6 +38,7 @@ pub use summary::{RunSetup, RuntimeResult, Summary, WorkloadResult, SCHEMA};
 pub fn build(paths: &Paths) -> Result<Summary> {
     let setup: RunSetup = read_json(&paths.results.join("config.json"))?;
     let env: Environment = read_json(&paths.results.join("env.json"))?;
+    let rules = setup.rules.unwrap_or_default();
     let mut problems = Vec::new();
     let mut workloads = Vec::new();
     for spec in &setup.workloads {
@@ -52,6 +57,8 @@ pub fn build(paths: &Paths) -> Result<Summary> {
             // failed (criterion was handed a stand-in time for them), and not an estimate
             // criterion kept from an earlier run (it leaves old files in place).
             let thrpt = match (&raw, &skipped) {
+                // The A/A twin runs in the interleaved rounds only.
+                _ if !rt.is_compared() => None,
                 (Some(_), None) if failed_samples == 0 => {
                     let t = criterion_interval(
                         &paths.criterion,
@@ -108,11 +115,35 @@ pub fn build(paths: &Paths) -> Result<Summary> {
                     .as_ref()
                     .map(|r| r.rounds_cpu_us.clone())
                     .unwrap_or_default(),
+                mechanism: raw
+                    .as_ref()
+                    .and_then(|r| Mechanism::from_rounds(&r.round_samples)),
+                syscalls_unavailable: raw.as_ref().and_then(|r| r.syscalls_unavailable.clone()),
+                round_samples: raw
+                    .as_ref()
+                    .map(|r| r.round_samples.clone())
+                    .unwrap_or_default(),
                 tally: raw.as_ref().map(|r| r.tally).unwrap_or_default(),
                 verification,
                 skipped,
             });
         }
+        let samples = |rt: Runtime| {
+            runtimes
+                .iter()
+                .find(|r| r.runtime == rt)
+                .map_or(&[][..], |r| &r.round_samples[..])
+        };
+        let rates = |rt: Runtime| -> Vec<f64> { samples(rt).iter().map(|s| s.rate).collect() };
+        let assessment = (!samples(Runtime::Uring).is_empty()).then(|| {
+            analysis::assess(
+                &rates(Runtime::Tokio),
+                &rates(Runtime::Uring),
+                &rates(Runtime::TokioTwin),
+                client_bound_rounds(&[samples(Runtime::Tokio), samples(Runtime::Uring)]),
+                &rules,
+            )
+        });
         let thrpt = |rt: Runtime| {
             runtimes
                 .iter()
@@ -129,10 +160,22 @@ pub fn build(paths: &Paths) -> Result<Summary> {
             .zip(cpu(Runtime::Tokio))
             .filter_map(|(u, t)| Some(((*u)?, (*t)?)))
             .unzip();
+        let ratio_uring_tokio = ratio(Runtime::Tokio);
+        // Criterion measured each runtime in turn, minutes apart; where its ratio falls
+        // outside the rounds' interval, the machine's speed changed in between.
+        let criterion_drift = match (
+            &ratio_uring_tokio,
+            assessment.as_ref().and_then(|a| a.ab.as_ref()),
+        ) {
+            (Some(c), Some(ab)) => Some(c.estimate < ab.lower || c.estimate > ab.upper),
+            _ => None,
+        };
         workloads.push(WorkloadResult {
+            assessment,
+            criterion_drift,
             paired_uring_tokio: Paired::from_rounds(rounds(Runtime::Uring), rounds(Runtime::Tokio)),
             paired_cpu_uring_tokio: Paired::from_rounds(&cpu_uring, &cpu_tokio),
-            ratio_uring_tokio: ratio(Runtime::Tokio),
+            ratio_uring_tokio,
             ratio_uring_tokio_per_core: ratio(Runtime::TokioPerCore),
             spec: spec.clone(),
             runtimes,
@@ -240,7 +283,8 @@ mod tests {
             criterion: root.join("criterion"),
             results: root.join("results"),
         };
-        let spec = catalogue(Profile::Quick).remove(0);
+        let mut spec = catalogue(Profile::Quick).remove(0);
+        spec.runtimes = vec![Runtime::Tokio, Runtime::Uring];
         let estimate = |bench: &str| {
             let dir = paths.criterion.join(&spec.name).join(bench).join("new");
             std::fs::create_dir_all(&dir).expect("mkdir");
@@ -289,6 +333,8 @@ mod tests {
                 latency_pass_cpu_us: None,
                 rounds: Vec::new(),
                 rounds_cpu_us: Vec::new(),
+                round_samples: Vec::new(),
+                syscalls_unavailable: None,
                 tally,
                 failed_samples: if rt == Runtime::Tokio {
                     tokio_failed_samples

@@ -4,9 +4,11 @@
 use std::collections::BTreeMap;
 
 use super::env::Environment;
+use super::mechanism::Mechanism;
 use super::stats::{Interval, Paired};
+use crate::analysis::Assessment;
 use crate::loadgen::Latency;
-use crate::results::{Tally, Verification};
+use crate::results::{RoundSample, Tally, Verification};
 use crate::server::Runtime;
 use crate::workload::Spec;
 
@@ -27,6 +29,12 @@ pub struct RunSetup {
     /// are an earlier run's. `None` in runs from before it was recorded.
     #[serde(default)]
     pub started_unix_ms: Option<u64>,
+    /// How verdicts were decided (band, rounds, budget).
+    #[serde(default)]
+    pub rules: Option<crate::analysis::Rules>,
+    /// Whether the servers' syscalls were counted, or why not.
+    #[serde(default)]
+    pub syscalls: String,
     pub profile: String,
     pub kafka: String,
     /// The servers' effective producer configuration (same code path as the servers').
@@ -54,6 +62,15 @@ pub struct RuntimeResult {
     /// The server's CPU µs per request in each interleaved round (`None`: not readable).
     #[serde(default)]
     pub rounds_cpu_us: Vec<Option<f64>>,
+    /// What the server did per request and who was the limit, over the rounds.
+    #[serde(default)]
+    pub mechanism: Option<Mechanism>,
+    /// Why syscalls were not counted for this server.
+    #[serde(default)]
+    pub syscalls_unavailable: Option<String>,
+    /// Every interleaved round in full.
+    #[serde(default)]
+    pub round_samples: Vec<RoundSample>,
     pub tally: Tally,
     pub verification: Option<Verification>,
     pub skipped: Option<String>,
@@ -68,6 +85,13 @@ impl RuntimeResult {
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct WorkloadResult {
+    /// The verdict and the rounds behind it (`None`: tokio-uring was not measured).
+    #[serde(default)]
+    pub assessment: Option<Assessment>,
+    /// Criterion's tokio-uring / tokio estimate falls outside the rounds' interval: the
+    /// machine drifted while criterion measured one runtime, then the other.
+    #[serde(default)]
+    pub criterion_drift: Option<bool>,
     pub spec: Spec,
     pub runtimes: Vec<RuntimeResult>,
     /// tokio-uring / tokio throughput.

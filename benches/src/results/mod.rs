@@ -73,6 +73,56 @@ impl Tally {
     }
 }
 
+/// One runtime's turn in one interleaved round: its rate, who was the limit, and the
+/// mechanism behind the rate (what the server did per request).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RoundSample {
+    /// Achieved req/s.
+    pub rate: f64,
+    pub answered: u64,
+    /// Wall time of the turn, s.
+    pub wall_s: f64,
+    /// The server's CPU time (all its threads, process level), s.
+    pub server_user_s: Option<f64>,
+    pub server_system_s: Option<f64>,
+    /// Server CPU / (wall x the cores it was given): near 1 = saturated.
+    pub server_share: Option<f64>,
+    /// The bench process's CPU (load generator and embedded broker) / (wall x its cores).
+    pub load_share: Option<f64>,
+    /// The host's CPU time stolen by the hypervisor over the turn (0..=1).
+    pub steal: Option<f64>,
+    /// The server's context switches (threads alive at the end).
+    pub ctx_voluntary: Option<u64>,
+    pub ctx_involuntary: Option<u64>,
+    /// The server's syscalls: all, and the waits (epoll_wait + epoll_pwait, io_uring_enter).
+    pub syscalls: Option<u64>,
+    pub epoll_waits: Option<u64>,
+    pub io_uring_enters: Option<u64>,
+}
+
+impl RoundSample {
+    /// The server was not near saturation while the load side was
+    /// ([`crate::analysis::verdict::client_bound`]).
+    pub fn client_bound(&self) -> bool {
+        matches!((self.server_share, self.load_share), (Some(s), Some(l)) if crate::analysis::verdict::client_bound(s, l))
+    }
+
+    /// Server CPU µs per answered request.
+    pub fn cpu_us_per_request(&self) -> Option<f64> {
+        let cpu = self.server_user_s? + self.server_system_s?;
+        (self.answered > 0).then(|| cpu * 1e6 / self.answered as f64)
+    }
+}
+
+/// Rounds (index i of every runtime's samples) in which any of the given runtimes was
+/// client-bound.
+pub fn client_bound_rounds(runtimes: &[&[RoundSample]]) -> usize {
+    let n = runtimes.iter().map(|s| s.len()).min().unwrap_or(0);
+    (0..n)
+        .filter(|&i| runtimes.iter().any(|s| s[i].client_bound()))
+        .count()
+}
+
 /// One workload x runtime, as written to `results/latest/raw/`.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RawResult {
@@ -95,6 +145,12 @@ pub struct RawResult {
     /// could not be read), index for index with `rounds`.
     #[serde(default)]
     pub rounds_cpu_us: Vec<Option<f64>>,
+    /// Each interleaved round in full, index for index with `rounds`.
+    #[serde(default)]
+    pub round_samples: Vec<RoundSample>,
+    /// Why syscalls could not be counted (`None`: they were, or no rounds ran).
+    #[serde(default)]
+    pub syscalls_unavailable: Option<String>,
     pub tally: Tally,
     /// Criterion samples that failed (a stall, an error): criterion was handed a stand-in
     /// time for them, so its estimate for this runtime is not reported.

@@ -8,10 +8,12 @@
 //! The workloads themselves are in [`crate::workload`].
 
 mod broker;
+mod rounds;
 mod subject;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 
+use crate::analysis::Rules;
 use crate::layout::Layout;
 use crate::results::{write_json, Paths, RawResult, Tally};
 use crate::server::IoUringUnavailable;
@@ -28,10 +30,13 @@ use subject::Subject;
 /// neighbours on a VM) then lands on both sides of each round's ratio instead of on
 /// whichever runtime happened to run during it. Then a latency pass each, then each server
 /// is stopped (SIGTERM: it flushes) and what landed in Kafka is checked.
+#[allow(clippy::too_many_arguments)]
 pub fn run_workload(
     c: &mut Criterion,
     spec: &Spec,
     profile: Profile,
+    rules: &Rules,
+    count_syscalls: bool,
     layout: &Layout,
     broker: &Broker,
     paths: &Paths,
@@ -53,6 +58,8 @@ pub fn run_workload(
             latency_pass_cpu_us: None,
             rounds: Vec::new(),
             rounds_cpu_us: Vec::new(),
+            round_samples: Vec::new(),
+            syscalls_unavailable: None,
             tally: Tally::default(),
             failed_samples: 0,
             verification: None,
@@ -65,6 +72,7 @@ pub fn run_workload(
             layout,
             loadgen_threads,
             timing.latency_pass,
+            count_syscalls,
         ) {
             Ok(s) => Some(s),
             Err(e) if e.downcast_ref::<IoUringUnavailable>().is_some() => {
@@ -87,7 +95,7 @@ pub fn run_workload(
         .measurement_time(timing.measurement)
         .sample_size(timing.samples);
     for (raw, subject) in &mut subjects {
-        if let Some(s) = subject {
+        if let (Some(s), true) = (subject, raw.runtime.is_compared()) {
             group.bench_function(BenchmarkId::from_parameter(raw.runtime.label()), |b| {
                 b.iter_custom(|iters| s.sample(iters));
             });
@@ -99,28 +107,23 @@ pub fn run_workload(
         .iter_mut()
         .filter_map(|(raw, s)| Some((raw, s.as_mut()?)))
         .collect();
-    if live.len() > 1 {
-        for round in 0..timing.rounds {
-            // A B, B A, A B...: neither runtime always goes first.
-            let order: Vec<usize> = if round % 2 == 0 {
-                (0..live.len()).collect()
-            } else {
-                (0..live.len()).rev().collect()
-            };
-            for i in order {
-                let (raw, s) = &mut live[i];
-                if let Some((r, cpu)) = s.timed_run(timing.turn) {
-                    raw.rounds.push(r.rate);
-                    raw.rounds_cpu_us.push(cpu);
-                }
-            }
-        }
+    let taken = rounds::run(&mut live, timing.turn, rules);
+    if taken > 0 {
+        let a = rounds::assessment(&live, rules);
+        eprintln!(
+            "{}: {} after {taken} interleaved rounds",
+            spec.name,
+            a.verdict.text()
+        );
     }
     for (raw, s) in &mut live {
-        if let Some((r, cpu)) = s.timed_run(timing.latency_pass) {
-            raw.latency_pass = Some(r);
-            raw.latency_pass_cpu_us = cpu;
+        if raw.runtime.is_compared() {
+            if let Some((r, sample)) = s.timed_run(timing.latency_pass) {
+                raw.latency_pass = Some(r);
+                raw.latency_pass_cpu_us = sample.cpu_us_per_request();
+            }
         }
+        raw.syscalls_unavailable = s.syscalls.as_ref().err().cloned();
     }
 
     for (mut raw, subject) in subjects {

@@ -1,7 +1,7 @@
 //! One runtime's server under test during a workload: its process, its load-generator
 //! session, its topic, and what was sent to it; ends with the delivery check.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use common::kafka::SinkKind;
@@ -10,8 +10,10 @@ use common::landed::{CountMethod, TopicReader};
 use super::Broker;
 use crate::layout::Layout;
 use crate::loadgen::{self, LoadError, RunConfig, Session, Workload};
-use crate::results::{verify, Evidence, Exit, Landed, Tally, Verification};
+use crate::results::{verify, Evidence, Exit, Landed, RoundSample, Tally, Verification};
 use crate::server::{Runtime, ServerConfig, ServerProcess};
+use crate::syscalls;
+use crate::usage::{self, HostCpu};
 use crate::workload::Spec;
 
 /// One runtime's server under test, with its load-generator session and its Kafka topic.
@@ -26,6 +28,11 @@ pub(super) struct Subject {
     failure: Option<String>,
     /// Criterion samples that could not be timed (see [`Subject::sample`]).
     pub(super) failed_samples: u64,
+    /// The server's syscalls, counted per thread by tracepoints, or why they cannot be.
+    pub(super) syscalls: Result<syscalls::Counter, String>,
+    /// Cores the server was given and cores the bench process may use (CPU shares).
+    server_cores: usize,
+    bench_cores: usize,
 }
 
 impl Subject {
@@ -38,6 +45,7 @@ impl Subject {
         layout: &Layout,
         loadgen_threads: usize,
         pass: Duration,
+        count_syscalls: bool,
     ) -> Result<Self> {
         let topic = format!(
             "bench-{}-{}-{}",
@@ -57,6 +65,13 @@ impl Subject {
             .extend(["--threads".to_string(), layout.server_threads().to_string()]);
         cfg.cpus = layout.server_cpus();
         let server = ServerProcess::start(&cfg)?;
+        // Every server thread exists once it is ready (threads it starts later inherit).
+        let syscalls = if count_syscalls {
+            syscalls::tracefs()
+                .and_then(|t| syscalls::Counter::attach(server.pid(), &t, syscalls::EVENTS))
+        } else {
+            Err("BENCH_SYSCALLS=0".into())
+        };
         let reader = if null_sink {
             None
         } else {
@@ -85,6 +100,9 @@ impl Subject {
             tally: Tally::default(),
             failure: None,
             failed_samples: 0,
+            syscalls,
+            server_cores: layout.server_threads(),
+            bench_cores: layout.bench_cores(),
         })
     }
 
@@ -107,24 +125,61 @@ impl Subject {
         }
     }
 
-    /// A fixed-duration run (an interleaved round's turn, or the latency pass), with the
-    /// server's CPU µs per answered request over it.
+    /// A fixed-duration run (an interleaved round's turn, or the latency pass), with what
+    /// the server and this process used over it.
     pub(super) fn timed_run(
         &mut self,
         duration: Duration,
-    ) -> Option<(loadgen::Report, Option<f64>)> {
+    ) -> Option<(loadgen::Report, RoundSample)> {
         if self.failure.is_some() {
             return None;
         }
-        let before = self.server.cpu_time();
+        let pid = self.server.pid();
+        let me = std::process::id();
+        let count = |c: &Result<syscalls::Counter, String>| c.as_ref().ok().map(|c| c.read());
+        let (server0, me0, host0, sys0) = (
+            usage::process(pid),
+            usage::process(me),
+            HostCpu::now(),
+            count(&self.syscalls),
+        );
+        let t0 = Instant::now();
         let report = self.load(None, Some(duration))?;
-        let cpu = match (before, self.server.cpu_time()) {
-            (Some(a), Some(b)) if report.completed > 0 => {
-                Some(b.saturating_sub(a).as_secs_f64() * 1e6 / report.completed as f64)
-            }
-            _ => None,
+        let wall = t0.elapsed().as_secs_f64();
+        let (server1, me1, host1, sys1) = (
+            usage::process(pid),
+            usage::process(me),
+            HostCpu::now(),
+            count(&self.syscalls),
+        );
+        let server = server0.zip(server1).map(|(a, b)| b.since(&a));
+        let bench = me0.zip(me1).map(|(a, b)| b.since(&a));
+        let calls = sys0.zip(sys1).map(|(a, b)| {
+            let d: Vec<u64> = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| y.saturating_sub(*x))
+                .collect();
+            d
+        });
+        let share = |cpu: Duration, cores: usize| cpu.as_secs_f64() / (wall * cores.max(1) as f64);
+        let sample = RoundSample {
+            rate: report.rate,
+            answered: report.completed,
+            wall_s: wall,
+            server_user_s: server.map(|u| u.user.as_secs_f64()),
+            server_system_s: server.map(|u| u.system.as_secs_f64()),
+            server_share: server.map(|u| share(u.cpu(), self.server_cores)),
+            load_share: bench.map(|u| share(u.cpu(), self.bench_cores)),
+            steal: host0.zip(host1).and_then(|(a, b)| b.steal_since(&a)),
+            ctx_voluntary: server.map(|u| u.ctx_voluntary),
+            ctx_involuntary: server.map(|u| u.ctx_involuntary),
+            // EVENTS: all syscalls, epoll_wait, epoll_pwait, io_uring_enter.
+            syscalls: calls.as_ref().map(|c| c[0]),
+            epoll_waits: calls.as_ref().map(|c| c[1] + c[2]),
+            io_uring_enters: calls.as_ref().map(|c| c[3]),
         };
-        Some((report, cpu))
+        Some((report, sample))
     }
 
     /// Runs a load, counts what it got, and remembers the first failure. A stalled run's
@@ -161,7 +216,7 @@ impl Subject {
             before,
             tally,
             failure,
-            failed_samples: _,
+            ..
         } = self;
         drop(session);
         let exit = match server.stop(Duration::from_secs(60)) {

@@ -1,0 +1,110 @@
+//! Why one runtime is faster: what each server did per request over the interleaved
+//! rounds (CPU user and system, context switches, syscalls and the waits among them), and
+//! who was the limit (server and load-side CPU shares, the host's steal). Medians over the
+//! rounds, so one disturbed round does not move them.
+
+use crate::results::RoundSample;
+
+/// Medians over a runtime's rounds; per request unless said otherwise.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Mechanism {
+    pub rounds: usize,
+    /// Server CPU / the cores it was given (1 = saturated).
+    pub server_share: Option<f64>,
+    /// Bench process (load generator, embedded broker) CPU / its cores.
+    pub load_share: Option<f64>,
+    /// Host CPU stolen by the hypervisor (0..=1).
+    pub steal: Option<f64>,
+    pub user_us: Option<f64>,
+    pub system_us: Option<f64>,
+    pub ctx_voluntary: Option<f64>,
+    pub ctx_involuntary: Option<f64>,
+    pub syscalls: Option<f64>,
+    pub epoll_waits: Option<f64>,
+    pub io_uring_enters: Option<f64>,
+    /// Rounds in which this runtime was client-bound.
+    pub client_bound_rounds: usize,
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    v.retain(|x| x.is_finite());
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
+}
+
+impl Mechanism {
+    pub fn from_rounds(samples: &[RoundSample]) -> Option<Self> {
+        if samples.is_empty() {
+            return None;
+        }
+        let m = |f: &dyn Fn(&RoundSample) -> Option<f64>| {
+            median(samples.iter().filter_map(f).collect())
+        };
+        let per_req = |s: &RoundSample, x: Option<f64>| {
+            (s.answered > 0).then_some(())?;
+            Some(x? / s.answered as f64)
+        };
+        Some(Self {
+            rounds: samples.len(),
+            server_share: m(&|s| s.server_share),
+            load_share: m(&|s| s.load_share),
+            steal: m(&|s| s.steal),
+            user_us: m(&|s| per_req(s, s.server_user_s.map(|x| x * 1e6))),
+            system_us: m(&|s| per_req(s, s.server_system_s.map(|x| x * 1e6))),
+            ctx_voluntary: m(&|s| per_req(s, s.ctx_voluntary.map(|x| x as f64))),
+            ctx_involuntary: m(&|s| per_req(s, s.ctx_involuntary.map(|x| x as f64))),
+            syscalls: m(&|s| per_req(s, s.syscalls.map(|x| x as f64))),
+            epoll_waits: m(&|s| per_req(s, s.epoll_waits.map(|x| x as f64))),
+            io_uring_enters: m(&|s| per_req(s, s.io_uring_enters.map(|x| x as f64))),
+            client_bound_rounds: samples.iter().filter(|s| s.client_bound()).count(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_per_request_over_rounds() {
+        let round = |answered: u64, user_s: f64, calls: u64| RoundSample {
+            rate: answered as f64,
+            answered,
+            wall_s: 1.0,
+            server_user_s: Some(user_s),
+            server_system_s: Some(user_s / 2.0),
+            server_share: Some(0.9),
+            load_share: Some(0.5),
+            steal: Some(0.01),
+            ctx_voluntary: Some(answered / 10),
+            ctx_involuntary: Some(0),
+            syscalls: Some(calls),
+            epoll_waits: Some(calls / 4),
+            io_uring_enters: None,
+        };
+        // Three rounds: 10, 20 and (an outlier) 90 µs of user CPU per request.
+        let m = Mechanism::from_rounds(&[
+            round(1000, 0.010, 3000),
+            round(1000, 0.020, 4000),
+            round(1000, 0.090, 9000),
+        ])
+        .expect("rounds");
+        assert_eq!(m.rounds, 3);
+        assert!((m.user_us.expect("user") - 20.0).abs() < 1e-9, "{m:?}");
+        assert!((m.system_us.expect("sys") - 10.0).abs() < 1e-9);
+        assert!((m.syscalls.expect("syscalls") - 4.0).abs() < 1e-9);
+        assert!((m.epoll_waits.expect("waits") - 1.0).abs() < 1e-9);
+        assert!((m.ctx_voluntary.expect("ctx") - 0.1).abs() < 1e-9);
+        assert_eq!(m.io_uring_enters, None, "not counted stays not counted");
+        assert_eq!(m.client_bound_rounds, 0);
+        assert!(Mechanism::from_rounds(&[]).is_none());
+    }
+}
