@@ -12,7 +12,7 @@ use bench::loadgen::{Mode, RunConfig, Workload};
 use bench::preflight;
 use bench::report::{self, Environment, RunSetup};
 use bench::results::{write_json, Paths};
-use bench::server::{server_binaries, BuildProfile, Runtime};
+use bench::server::{server_binaries, BuildProfile};
 use bench::suite::{self, Broker};
 use bench::workload::{self, Profile};
 use clap::Parser as _;
@@ -38,6 +38,12 @@ fn run() -> Result<bool> {
     let profile = Profile::from_env()?;
     let rules = profile.rules()?;
     let count_syscalls = std::env::var("BENCH_SYSCALLS").map_or(true, |v| v != "0");
+    // Ring flags for every server-uring of the run (e.g. "--coop-taskrun --single-issuer").
+    let uring_flags: Vec<String> = std::env::var("BENCH_URING_FLAGS")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(String::from)
+        .collect();
     // Pin first: every thread started later (load generator, embedded broker) inherits it.
     let layout = Layout::from_env()?;
     layout
@@ -63,7 +69,9 @@ fn run() -> Result<bool> {
         backlog: defaults.backlog,
         conn_per_request: specs.iter().any(|s| s.mode == Mode::ConnPerRequest),
         source_addrs: u32::from(loadgen_defaults.source_addrs),
-        io_uring: specs.iter().any(|s| s.runtimes.contains(&Runtime::Uring)),
+        io_uring: specs
+            .iter()
+            .any(|s| s.runtimes.iter().any(|r| r.is_uring())),
         port: None,
     };
     let pre = preflight::run(&needs);
@@ -120,11 +128,20 @@ fn run() -> Result<bool> {
         profile: profile.label().into(),
         kafka: kafka.clone(),
         producer_config: common::kafka::effective_config(&producer),
-        server_args: vec![
-            "--listen 127.0.0.1:0".into(),
-            format!("--brokers {}", broker.addr),
-            "--topic <one per workload and runtime>".into(),
-        ],
+        server_args: {
+            let mut a = vec![
+                "--listen 127.0.0.1:0".into(),
+                format!("--brokers {}", broker.addr),
+                "--topic <one per workload and runtime>".into(),
+            ];
+            if !uring_flags.is_empty() {
+                a.push(format!(
+                    "server-uring (BENCH_URING_FLAGS): {}",
+                    uring_flags.join(" ")
+                ));
+            }
+            a
+        },
         workloads: specs.clone(),
     };
     write_json(&paths.results.join("config.json"), &setup)?;
@@ -150,6 +167,7 @@ fn run() -> Result<bool> {
             profile,
             &rules,
             count_syscalls,
+            &uring_flags,
             &layout,
             &broker,
             &paths,

@@ -25,14 +25,20 @@ pub enum Runtime {
     /// A second server-tokio, same binary and flags as [`Runtime::Tokio`]: the A/A control
     /// whose ratio to tokio in the interleaved rounds is the machine's noise floor.
     TokioTwin,
+    /// server-uring with `--coop-taskrun --single-issuer`.
+    UringCoopSingle,
+    /// server-uring with `--sqpoll` (a kernel thread polls the submission queue).
+    UringSqpoll,
 }
 
 impl Runtime {
-    pub const ALL: [Runtime; 4] = [
+    pub const ALL: [Runtime; 6] = [
         Runtime::Tokio,
         Runtime::TokioPerCore,
         Runtime::Uring,
         Runtime::TokioTwin,
+        Runtime::UringCoopSingle,
+        Runtime::UringSqpoll,
     ];
 
     /// Short label used in benchmark ids and reports.
@@ -42,7 +48,17 @@ impl Runtime {
             Runtime::TokioPerCore => "tokio-per-core",
             Runtime::Uring => "tokio-uring",
             Runtime::TokioTwin => "tokio-twin",
+            Runtime::UringCoopSingle => "tokio-uring-coop-single",
+            Runtime::UringSqpoll => "tokio-uring-sqpoll",
         }
+    }
+
+    /// Runs server-uring (with whatever ring setup).
+    pub fn is_uring(self) -> bool {
+        matches!(
+            self,
+            Runtime::Uring | Runtime::UringCoopSingle | Runtime::UringSqpoll
+        )
     }
 
     /// Measured by criterion and the latency pass (the A/A twin is measured in the
@@ -54,6 +70,8 @@ impl Runtime {
     fn flavour_args(self) -> &'static [&'static str] {
         match self {
             Runtime::TokioPerCore => &["--flavour", "per-core"],
+            Runtime::UringCoopSingle => &["--coop-taskrun", "--single-issuer"],
+            Runtime::UringSqpoll => &["--sqpoll"],
             _ => &[],
         }
     }
@@ -180,9 +198,10 @@ pub struct ServerProcess {
 impl ServerProcess {
     pub fn start(cfg: &ServerConfig) -> Result<Self> {
         let (tokio_bin, uring_bin) = server_binaries(cfg.profile)?;
-        let bin = match cfg.runtime {
-            Runtime::Uring => uring_bin,
-            _ => tokio_bin,
+        let bin = if cfg.runtime.is_uring() {
+            uring_bin
+        } else {
+            tokio_bin
         };
         let mut args: Vec<String> = vec![
             "--listen".into(),

@@ -264,6 +264,16 @@ pub fn catalogue(profile: Profile) -> Vec<Spec> {
         );
         // Every workload of the full profile gets its own noise floor.
         v = v.into_iter().map(Spec::with_twin).collect();
+        // Was io_uring given a fair chance? Tuned rings beside the default one.
+        for s in &mut v {
+            if matches!(
+                s.name.as_str(),
+                "keepalive-100b-c256" | "conn-per-request-100b" | "pipelined-16-100b-c32"
+            ) {
+                s.runtimes
+                    .extend([Runtime::UringCoopSingle, Runtime::UringSqpoll]);
+            }
+        }
     }
     v
 }

@@ -17,6 +17,7 @@ use bench::server::Runtime;
 use support::{body, get, metric, post, Broker, Client};
 
 suite!(
+    with_ring_setups:
     keep_alive_posts_land_byte_for_byte,
     pipelined_chunked_close_and_http10,
     bad_input_gets_its_status_and_the_server_goes_on,
@@ -464,16 +465,10 @@ fn sigterm_under_load(rt: Runtime, args: &[&str], ok: u16, mid_load: bool) -> us
 fn lost_records_make_a_non_zero_exit(rt: Runtime) {
     // Ack enqueued to a broker that is not there: the POSTs get 202, their records can
     // never be delivered, and the server must say so in its exit status.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    let mut cfg = bench::server::ServerConfig::new(rt);
-    cfg.brokers = Some(format!("127.0.0.1:{port}"));
-    cfg.args = ["--delivery-timeout", "1s", "--shutdown-timeout", "1s"]
-        .map(String::from)
-        .to_vec();
-    let server = bench::server::ServerProcess::start(&cfg).unwrap_or_else(|e| panic!("{e:#}"));
+    let server = with_absent_broker(
+        rt,
+        &["--delivery-timeout", "1s", "--shutdown-timeout", "1s"],
+    );
     let mut c = Client::connect(server.addr);
     for i in 0..3 {
         let r = c.request(&post(&body(i, 16)));
@@ -491,17 +486,20 @@ fn lost_records_make_a_non_zero_exit(rt: Runtime) {
     );
 }
 
-fn broker_unreachable_gives_503_and_not_ready(rt: Runtime) {
+/// `rt` started with `--brokers` naming a loopback port nothing listens on.
+fn with_absent_broker(rt: Runtime, args: &[&str]) -> bench::server::ServerProcess {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("port")
         .port();
     let mut cfg = bench::server::ServerConfig::new(rt);
     cfg.brokers = Some(format!("127.0.0.1:{port}"));
-    cfg.args = ["--ack", "delivered", "--delivery-timeout", "2s"]
-        .map(String::from)
-        .to_vec();
-    let server = bench::server::ServerProcess::start(&cfg).unwrap_or_else(|e| panic!("{e:#}"));
+    cfg.args = args.iter().map(|a| a.to_string()).collect();
+    bench::server::ServerProcess::start(&cfg).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+fn broker_unreachable_gives_503_and_not_ready(rt: Runtime) {
+    let server = with_absent_broker(rt, &["--ack", "delivered", "--delivery-timeout", "2s"]);
     let mut c = Client::connect(server.addr);
     for _ in 0..2 {
         let started = Instant::now();

@@ -19,6 +19,24 @@ pub enum Flavour {
     PerCore,
 }
 
+/// A server binary's command line: the flags both servers share, then its own (`X`).
+///
+/// An HTTP ingest server that publishes request bodies to Kafka.
+#[derive(Debug, Clone, Parser)]
+#[command(version, about)]
+pub struct Cli<X: clap::Args> {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(flatten)]
+    pub own: X,
+}
+
+/// No flags of its own (server-tokio: everything it takes is shared).
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct NoFlags {}
+
+/// The flags both servers share.
+///
 /// An HTTP ingest server that publishes request bodies to Kafka.
 #[derive(Debug, Clone, Parser, serde::Serialize)]
 #[command(version, about)]

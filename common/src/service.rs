@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::config::ServerArgs;
+use crate::config::{Cli, ServerArgs};
 use crate::conn::{Conn, Timeouts};
 use crate::embedded::EmbeddedKafka;
 use crate::ingest::App;
@@ -59,22 +59,24 @@ pub enum StartError {
     IoUringUnavailable(String),
 }
 
-/// A server binary's `main`: parse the shared CLI, start the service, hand it to `run`
+/// A server binary's `main`: parse the shared CLI and the binary's own flags (`X`), start
+/// the service, hand both to `run`
 /// (the runtime and its accept loops, returning once they stopped), then flush and report.
 /// Any start-up error is printed with the binary's name and exits 1.
-pub fn main(
+pub fn main<X: clap::Args>(
     name: &'static str,
-    run: impl FnOnce(&Service) -> Result<(), Box<dyn std::error::Error>>,
+    run: impl FnOnce(&Service, &X) -> Result<(), Box<dyn std::error::Error>>,
 ) -> ExitCode {
     use clap::Parser;
-    let service = match Service::start(name, ServerArgs::parse()) {
+    let cli = Cli::<X>::parse();
+    let service = match Service::start(name, cli.server) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{name}: {e}");
             return ExitCode::FAILURE;
         }
     };
-    if let Err(e) = run(&service) {
+    if let Err(e) = run(&service, &cli.own) {
         eprintln!("{name}: {e}");
         if let Some(StartError::IoUringUnavailable(_)) = e.downcast_ref::<StartError>() {
             return ExitCode::from(EXIT_IO_URING_UNAVAILABLE);

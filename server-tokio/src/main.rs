@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use bytes::BytesMut;
-use common::config::Flavour;
+use common::config::{Flavour, NoFlags};
 use common::conn::{LINGER, READ_BUF};
 use common::service::{Service, Worker};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -20,7 +20,7 @@ fn main() -> ExitCode {
     common::service::main("server-tokio", run)
 }
 
-fn run(service: &Service) -> Result<(), Box<dyn std::error::Error>> {
+fn run(service: &Service, _: &NoFlags) -> Result<(), Box<dyn std::error::Error>> {
     let threads = service.args.threads();
     match service.args.flavour {
         Flavour::MultiThread => {

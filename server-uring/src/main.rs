@@ -16,18 +16,20 @@ use std::time::Instant;
 use bytes::BytesMut;
 use common::conn::{LINGER, READ_BUF};
 use common::service::{Service, StartError, Worker};
+use ring::RingArgs;
 use tokio::time::{sleep, sleep_until, timeout};
+use tokio_uring::buf::fixed::{FixedBuf, FixedBufPool};
 use tokio_uring::buf::BoundedBuf;
 use tokio_uring::net::{TcpListener, TcpStream};
 
-/// Submission queue entries per ring (tokio-uring's default is 256).
-const RING_ENTRIES: u32 = 1024;
+mod ring;
 
 fn main() -> ExitCode {
     common::service::main("server-uring", run)
 }
 
-fn run(service: &Service) -> Result<(), Box<dyn std::error::Error>> {
+fn run(service: &Service, ring: &RingArgs) -> Result<(), Box<dyn std::error::Error>> {
+    ring.check()?;
     let threads = service.args.threads();
     let listeners = service.bind(threads)?;
     let addr = listeners[0].local_addr()?;
@@ -39,11 +41,29 @@ fn run(service: &Service) -> Result<(), Box<dyn std::error::Error>> {
         for l in listeners {
             let (w, ready) = (service.worker(), ready_tx.clone());
             s.spawn(move || {
-                match tokio_uring::Runtime::new(tokio_uring::builder().entries(RING_ENTRIES)) {
+                match tokio_uring::Runtime::new(&ring.builder()) {
                     Ok(rt) => {
+                        // Registered buffers belong to this thread's ring.
+                        let pool = match ring.fixed_buffers {
+                            Some(n) => {
+                                let pool = FixedBufPool::new(
+                                    (0..n).map(|_| Vec::<u8>::with_capacity(READ_BUF)),
+                                );
+                                match rt.block_on(async { pool.register() }) {
+                                    Ok(()) => Some(pool),
+                                    Err(e) => {
+                                        let _ = ready.send(Err(format!(
+                                            "--fixed-buffers {n}: registering them failed: {e}"
+                                        )));
+                                        return;
+                                    }
+                                }
+                            }
+                            None => None,
+                        };
                         let _ = ready.send(Ok(()));
                         drop(ready);
-                        rt.block_on(accept_loop(l, w));
+                        rt.block_on(accept_loop(l, w, pool));
                     }
                     Err(e) => {
                         let _ = ready.send(Err(e.to_string()));
@@ -59,7 +79,13 @@ fn run(service: &Service) -> Result<(), Box<dyn std::error::Error>> {
             .collect();
         match failures.first() {
             None => {
-                service.announce(addr, &format!("tokio-uring per-core, {threads} threads"));
+                service.announce(
+                    addr,
+                    &format!(
+                        "tokio-uring per-core, {threads} threads, {}",
+                        ring.describe()
+                    ),
+                );
                 Ok(())
             }
             Some(e) => {
@@ -73,7 +99,7 @@ fn run(service: &Service) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// Accepts until shutdown, then waits (bounded) for open connections to finish.
-async fn accept_loop(listener: std::net::TcpListener, w: Worker) {
+async fn accept_loop(listener: std::net::TcpListener, w: Worker, pool: Option<Pool>) {
     let listener = TcpListener::from_std(listener);
     let mut shutdown = w.shutdown.clone();
     loop {
@@ -81,7 +107,7 @@ async fn accept_loop(listener: std::net::TcpListener, w: Worker) {
             _ = shutdown.wait() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    tokio_uring::spawn(connection(stream, w.clone()));
+                    tokio_uring::spawn(connection(stream, w.clone(), pool.clone()));
                 }
                 Err(e) => sleep(w.accept_error(&e)).await,
             },
@@ -91,13 +117,19 @@ async fn accept_loop(listener: std::net::TcpListener, w: Worker) {
     let _ = timeout(w.drain_timeout(), w.drained()).await;
 }
 
+/// Each thread's registered read buffers (`--fixed-buffers`).
+type Pool = FixedBufPool<Vec<u8>>;
+
 /// read -> core -> write until the core says close, the peer leaves, or a timeout fires.
-async fn connection(stream: TcpStream, w: Worker) {
+async fn connection(stream: TcpStream, w: Worker, pool: Option<Pool>) {
     let _open = w.app.metrics.connection();
     let _ = stream.set_nodelay(true);
     let mut conn = w.conn();
     let mut shutdown = w.shutdown.clone();
     let mut rbuf = BytesMut::with_capacity(READ_BUF);
+    // A registered buffer for this connection's reads, while the pool has one free; its
+    // bytes are copied into `rbuf` (the parser's buffer) after each read.
+    let mut fixed = pool.as_ref().and_then(|p| p.try_next(READ_BUF));
     let mut wbuf = BytesMut::with_capacity(4096);
     loop {
         conn.serve(&mut rbuf, &mut wbuf, &w.app).await;
@@ -119,9 +151,10 @@ async fn connection(stream: TcpStream, w: Worker) {
         let idle = conn.is_idle();
         let len = rbuf.len();
         tokio::select! {
-            (read, slice) = stream.read(rbuf.slice(len..)) => {
-                rbuf = slice.into_inner();
-                match read {
+            read = read_into(&stream, rbuf, len, &mut fixed) => {
+                let (n, b) = read;
+                rbuf = b;
+                match n {
                     Ok(0) | Err(_) => return,
                     Ok(_) => {}
                 }
@@ -136,6 +169,30 @@ async fn connection(stream: TcpStream, w: Worker) {
         }
     }
     linger(&stream).await;
+}
+
+/// One read appended to `rbuf`: into its spare capacity, or through the connection's
+/// registered buffer (READ_FIXED) and copied.
+async fn read_into(
+    stream: &TcpStream,
+    mut rbuf: BytesMut,
+    len: usize,
+    fixed: &mut Option<FixedBuf>,
+) -> (std::io::Result<usize>, BytesMut) {
+    match fixed.take() {
+        Some(fb) => {
+            let (n, fb) = stream.read_fixed(fb).await;
+            if let Ok(n) = n {
+                rbuf.extend_from_slice(&fb[..n]);
+            }
+            *fixed = Some(fb);
+            (n, rbuf)
+        }
+        None => {
+            let (n, slice) = stream.read(rbuf.slice(len..)).await;
+            (n, slice.into_inner())
+        }
+    }
 }
 
 /// Half-closes and drains what the client still sends (bounded), so a client that sent more

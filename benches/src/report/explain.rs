@@ -3,6 +3,8 @@
 
 use super::document::{Document, Table, Text};
 use super::Summary;
+use crate::analysis::Paired;
+use crate::server::Runtime;
 
 fn pct(x: Option<f64>) -> String {
     x.map_or("—".into(), |v| format!("{:.0} %", v * 100.0))
@@ -134,4 +136,54 @@ pub fn mechanism(s: &Summary, d: &mut Document) {
     if !unavailable.is_empty() {
         d.para(Text::plain("Syscalls not available: ").then(unavailable.join("; ")));
     }
+}
+
+/// Was io_uring given a fair chance: every server-uring setup of a workload (default ring,
+/// tuned rings) against tokio and tokio per-core, from the same interleaved rounds.
+pub fn ring_setups(s: &Summary, d: &mut Document) {
+    let with_setups: Vec<_> = s
+        .workloads
+        .iter()
+        .filter(|w| w.runtimes.iter().filter(|r| r.runtime.is_uring()).count() > 1)
+        .collect();
+    if with_setups.is_empty() {
+        return;
+    }
+    d.heading("tokio-uring setups: was io_uring given a fair chance?");
+    d.para("Each server-uring ring setup measured in the same interleaved rounds as tokio (work-stealing) and tokio per-core (the same thread-per-core layout as server-uring, so only io_uring vs epoll differs): the median of the rounds' ratios with its interval, and what the setup did per request. coop-single: IORING_SETUP_COOP_TASKRUN + SINGLE_ISSUER; sqpoll: a kernel thread polls the submission queue (its CPU counts as the server's).");
+    let mut t = Table::new([
+        "workload",
+        "setup",
+        "/ tokio",
+        "/ tokio per-core",
+        "server CPU µs/req",
+        "syscalls/req",
+        "io_uring_enter/req",
+    ]);
+    for w in with_setups {
+        let rates = |rt: Runtime| -> Option<Vec<f64>> {
+            let r = w.runtimes.iter().find(|r| r.runtime == rt)?;
+            Some(r.round_samples.iter().map(|x| x.rate).collect())
+        };
+        let vs = |a: &[f64], base: Runtime| {
+            rates(base)
+                .and_then(|b| Paired::from_rounds(a, &b))
+                .map_or("—".into(), |p| p.fmt_ratio())
+        };
+        for r in w.runtimes.iter().filter(|r| r.runtime.is_uring()) {
+            let mine: Vec<f64> = r.round_samples.iter().map(|x| x.rate).collect();
+            let m = r.mechanism.as_ref();
+            let cpu = m.and_then(|m| Some(m.user_us? + m.system_us?));
+            t.row([
+                w.spec.name.clone(),
+                r.label.clone(),
+                vs(&mine, Runtime::Tokio),
+                vs(&mine, Runtime::TokioPerCore),
+                per_req(cpu, 2),
+                per_req(m.and_then(|m| m.syscalls), 2),
+                per_req(m.and_then(|m| m.io_uring_enters), 3),
+            ]);
+        }
+    }
+    d.table(t);
 }

@@ -76,6 +76,7 @@ pub fn details(s: &Summary) -> Document {
     rounds(s, &mut d);
     latency(s, &mut d);
     explain::mechanism(s, &mut d);
+    explain::ring_setups(s, &mut d);
     delivery(s, &mut d);
     setup(s, &mut d);
     d

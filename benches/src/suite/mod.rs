@@ -37,6 +37,7 @@ pub fn run_workload(
     profile: Profile,
     rules: &Rules,
     count_syscalls: bool,
+    uring_flags: &[String],
     layout: &Layout,
     broker: &Broker,
     paths: &Paths,
@@ -73,9 +74,10 @@ pub fn run_workload(
             loadgen_threads,
             timing.latency_pass,
             count_syscalls,
+            uring_flags,
         ) {
             Ok(s) => Some(s),
-            Err(e) if e.downcast_ref::<IoUringUnavailable>().is_some() => {
+            Err(e) if runtime.is_uring() && e.downcast_ref::<IoUringUnavailable>().is_some() => {
                 eprintln!("{}/{}: skipped: {e:#}", spec.name, runtime.label());
                 raw.skipped = Some(format!("{e:#}"));
                 None

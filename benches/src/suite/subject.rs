@@ -46,6 +46,7 @@ impl Subject {
         loadgen_threads: usize,
         pass: Duration,
         count_syscalls: bool,
+        uring_flags: &[String],
     ) -> Result<Self> {
         let topic = format!(
             "bench-{}-{}-{}",
@@ -64,6 +65,14 @@ impl Subject {
         cfg.args
             .extend(["--threads".to_string(), layout.server_threads().to_string()]);
         cfg.cpus = layout.server_cpus();
+        if runtime.is_uring() {
+            cfg.args.extend(uring_flags.iter().cloned());
+        }
+        // The SQPOLL thread polls on the server's own core (split layout): say which.
+        if let (Runtime::UringSqpoll, Some(cpus)) = (runtime, &cfg.cpus) {
+            cfg.args
+                .extend(["--sqpoll-cpu".to_string(), cpus[0].to_string()]);
+        }
         let server = ServerProcess::start(&cfg)?;
         // Every server thread exists once it is ready (threads it starts later inherit).
         let syscalls = if count_syscalls {

@@ -6,7 +6,14 @@
 
 /// `suite!(case, ...)` generates `mod tokio`, `mod tokio_per_core` and `mod uring`, each
 /// with one `#[test]` per case calling `case(Runtime::...)`: one suite, every server.
+/// `suite!(with_ring_setups: case, ...)` adds server-uring with tuned rings
+/// (`mod uring_coop_single`, `mod uring_sqpoll`).
 macro_rules! suite {
+    (with_ring_setups: $($case:ident),* $(,)?) => {
+        suite!($($case),*);
+        mod uring_coop_single { $( #[test] fn $case() { super::$case(bench::server::Runtime::UringCoopSingle) } )* }
+        mod uring_sqpoll { $( #[test] fn $case() { super::$case(bench::server::Runtime::UringSqpoll) } )* }
+    };
     ($($case:ident),* $(,)?) => {
         mod tokio { $( #[test] fn $case() { super::$case(bench::server::Runtime::Tokio) } )* }
         mod tokio_per_core { $( #[test] fn $case() { super::$case(bench::server::Runtime::TokioPerCore) } )* }
