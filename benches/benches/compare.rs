@@ -158,19 +158,17 @@ fn run() -> Result<bool> {
     }
     write_json(&paths.results.join("env.json"), &env)?;
 
+    let opts = suite::RunOptions {
+        profile,
+        rules,
+        count_syscalls,
+        uring_flags,
+    };
     let mut c = Criterion::default().configure_from_args();
     let mut problems = Vec::new();
     for spec in &specs {
         problems.extend(suite::run_workload(
-            &mut c,
-            spec,
-            profile,
-            &rules,
-            count_syscalls,
-            &uring_flags,
-            &layout,
-            &broker,
-            &paths,
+            &mut c, spec, &opts, &layout, &broker, &paths,
         ));
     }
     c.final_summary();

@@ -21,6 +21,18 @@ use crate::workload::{Profile, Spec};
 pub use broker::Broker;
 use subject::Subject;
 
+/// What every workload of a run shares.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub profile: Profile,
+    /// How verdicts are decided and how many rounds they may take.
+    pub rules: Rules,
+    /// Count the servers' syscalls (`BENCH_SYSCALLS`, default on).
+    pub count_syscalls: bool,
+    /// Ring flags for every server-uring (`BENCH_URING_FLAGS`).
+    pub uring_flags: Vec<String>,
+}
+
 /// Runs one workload for each of its runtimes as a criterion group. Returns the problems
 /// found (empty: all verified).
 ///
@@ -30,18 +42,15 @@ use subject::Subject;
 /// neighbours on a VM) then lands on both sides of each round's ratio instead of on
 /// whichever runtime happened to run during it. Then a latency pass each, then each server
 /// is stopped (SIGTERM: it flushes) and what landed in Kafka is checked.
-#[allow(clippy::too_many_arguments)]
 pub fn run_workload(
     c: &mut Criterion,
     spec: &Spec,
-    profile: Profile,
-    rules: &Rules,
-    count_syscalls: bool,
-    uring_flags: &[String],
+    opts: &RunOptions,
     layout: &Layout,
     broker: &Broker,
     paths: &Paths,
 ) -> Vec<String> {
+    let (profile, rules) = (opts.profile, &opts.rules);
     let timing = profile.timing();
     // Every runtime of a workload is measured with the same layout and thread counts.
     let loadgen_threads = layout.loadgen_threads().min(spec.connections);
@@ -66,16 +75,7 @@ pub fn run_workload(
             verification: None,
             skipped: None,
         };
-        let subject = match Subject::start(
-            spec,
-            runtime,
-            broker,
-            layout,
-            loadgen_threads,
-            timing.latency_pass,
-            count_syscalls,
-            uring_flags,
-        ) {
+        let subject = match Subject::start(spec, runtime, broker, layout, loadgen_threads, opts) {
             Ok(s) => Some(s),
             Err(e) if runtime.is_uring() && e.downcast_ref::<IoUringUnavailable>().is_some() => {
                 eprintln!("{}/{}: skipped: {e:#}", spec.name, runtime.label());

@@ -7,7 +7,7 @@ use anyhow::Result;
 use common::kafka::SinkKind;
 use common::landed::{CountMethod, TopicReader};
 
-use super::Broker;
+use super::{Broker, RunOptions};
 use crate::layout::Layout;
 use crate::loadgen::{self, LoadError, RunConfig, Session, Workload};
 use crate::results::{verify, Evidence, Exit, Landed, RoundSample, Tally, Verification};
@@ -44,10 +44,9 @@ impl Subject {
         broker: &Broker,
         layout: &Layout,
         loadgen_threads: usize,
-        pass: Duration,
-        count_syscalls: bool,
-        uring_flags: &[String],
+        opts: &RunOptions,
     ) -> Result<Self> {
+        let pass = opts.profile.timing().latency_pass;
         let topic = format!(
             "bench-{}-{}-{}",
             spec.name,
@@ -66,7 +65,7 @@ impl Subject {
             .extend(["--threads".to_string(), layout.server_threads().to_string()]);
         cfg.cpus = layout.server_cpus();
         if runtime.is_uring() {
-            cfg.args.extend(uring_flags.iter().cloned());
+            cfg.args.extend(opts.uring_flags.iter().cloned());
         }
         // The SQPOLL thread polls on the server's own core (split layout): say which.
         if let (Runtime::UringSqpoll, Some(cpus)) = (runtime, &cfg.cpus) {
@@ -75,7 +74,7 @@ impl Subject {
         }
         let server = ServerProcess::start(&cfg)?;
         // Every server thread exists once it is ready (threads it starts later inherit).
-        let syscalls = if count_syscalls {
+        let syscalls = if opts.count_syscalls {
             syscalls::tracefs()
                 .and_then(|t| syscalls::Counter::attach(server.pid(), &t, syscalls::EVENTS))
         } else {
