@@ -163,6 +163,7 @@ fn run() -> Result<bool> {
         rules,
         count_syscalls,
         uring_flags,
+        run_floor: std::cell::Cell::new(None),
     };
     let mut c = Criterion::default().configure_from_args();
     let mut problems = Vec::new();
@@ -211,8 +212,11 @@ fn run() -> Result<bool> {
                 a.verdict.text(),
                 a.rounds,
                 a.ab.as_ref().map_or("—".into(), |p| p.fmt_ratio()),
-                a.noise_floor
-                    .map_or("not measured".into(), |f| format!("±{:.1} %", f * 100.0))
+                match (a.noise_floor, a.floor_borrowed) {
+                    (Some(f), false) => format!("±{:.1} %", f * 100.0),
+                    (Some(f), true) => format!("±{:.1} %, the run's", f * 100.0),
+                    (None, _) => "not measured".into(),
+                }
             ),
             None => println!(
                 "  {:<26} no verdict: tokio-uring was not measured",

@@ -104,12 +104,12 @@ pub fn client_bound(server_share: f64, load_share: f64) -> bool {
     server_share < 0.8 && load_share >= 0.9
 }
 
-/// Decides a workload. `ab`: tokio-uring / tokio per round; `aa`: the A/A control (a
-/// runtime against a second instance of itself), if measured; `client_bound_rounds`: how
-/// many of the rounds were client-bound for either runtime.
+/// Decides a workload. `ab`: tokio-uring / tokio per round; `floor`: the A/A noise floor
+/// (see [`noise_floor`]), the workload's own or the run's; `client_bound_rounds`: how many
+/// of the rounds were client-bound for either runtime.
 pub fn decide(
     ab: Option<&Paired>,
-    aa: Option<&Paired>,
+    floor: Option<f64>,
     client_bound_rounds: usize,
     rules: &Rules,
 ) -> Verdict {
@@ -145,7 +145,7 @@ pub fn decide(
             band_pct: rules.band * 100.0,
         };
     }
-    let floor = aa.map_or(0.0, noise_floor);
+    let floor = floor.unwrap_or(0.0);
     if lo > 1.0 + floor {
         return Verdict::UringFaster {
             pct: (ab.median - 1.0) * 100.0,
@@ -161,12 +161,15 @@ pub fn decide(
         };
     }
     if lo > 1.0 || hi < 1.0 {
+        // Wholly inside the floor, more rounds only narrow it further inside: they cannot
+        // decide it. Straddling the floor's edge, they may.
+        let inside = lo >= 1.0 - floor && hi <= 1.0 + floor;
         return undecided(
             format!(
                 "the difference [{lo:.3}, {hi:.3}] is within this machine's A/A noise floor (±{:.1} %)",
                 floor * 100.0
             ),
-            true,
+            !inside,
         );
     }
     undecided(
@@ -186,28 +189,37 @@ pub struct Assessment {
     pub ab: Option<Paired>,
     /// The A/A control (tokio's twin / tokio), per round, if measured.
     pub aa: Option<Paired>,
-    /// Half-width of the A/A interval around 1 (0 without a control).
+    /// The A/A noise floor the verdict used: the workload's own control's, or (when it had
+    /// none) the widest measured on other workloads of the run (`floor_borrowed`).
     pub noise_floor: Option<f64>,
+    #[serde(default)]
+    pub floor_borrowed: bool,
     /// Rounds in which tokio or tokio-uring was client-bound.
     pub client_bound_rounds: usize,
     pub rounds: usize,
 }
 
 /// Assesses a workload from each runtime's per-round rates (index i = round i) and the
-/// number of client-bound rounds.
+/// number of client-bound rounds. Without a twin of its own, the run's noise floor
+/// (`run_floor`: the widest A/A floor measured on other workloads) is the one that applies:
+/// the machine's noise does not vanish because this workload did not measure it.
 pub fn assess(
     tokio: &[f64],
     uring: &[f64],
     twin: &[f64],
     client_bound_rounds: usize,
+    run_floor: Option<f64>,
     rules: &Rules,
 ) -> Assessment {
     let ab = Paired::from_rounds(uring, tokio);
     let aa = Paired::from_rounds(twin, tokio);
+    let own = aa.as_ref().map(noise_floor);
+    let floor = own.or(run_floor);
     Assessment {
-        verdict: decide(ab.as_ref(), aa.as_ref(), client_bound_rounds, rules),
+        verdict: decide(ab.as_ref(), floor, client_bound_rounds, rules),
         rounds: ab.as_ref().map_or(0, |p| p.ratios.len()),
-        noise_floor: aa.as_ref().map(noise_floor),
+        noise_floor: floor,
+        floor_borrowed: own.is_none() && floor.is_some(),
         ab,
         aa,
         client_bound_rounds,
@@ -304,17 +316,32 @@ mod tests {
         // ... but two instances of tokio differ by up to 8 % on this machine.
         let aa = rounds(&[0.92, 1.08, 1.0, 0.95, 1.05, 0.93, 1.07, 1.0, 0.96, 1.04]);
         assert!(noise_floor(&aa) > 0.05);
-        let v = decide(Some(&ab), Some(&aa), 0, &rules());
+        let v = decide(Some(&ab), Some(noise_floor(&aa)), 0, &rules());
         assert!(
             matches!(&v, Verdict::Undecided { reason, .. } if reason.contains("A/A noise floor")),
             "{v:?}"
         );
         // A tight A/A floor leaves the verdict standing.
-        let aa = rounds(&[0.99, 1.01, 1.0, 1.0, 1.01, 0.99, 1.0, 1.0, 1.01, 0.99]);
+        let tight = rounds(&[0.99, 1.01, 1.0, 1.0, 1.01, 0.99, 1.0, 1.0, 1.01, 0.99]);
         assert!(matches!(
-            decide(Some(&ab), Some(&aa), 0, &rules()),
+            decide(Some(&ab), Some(noise_floor(&tight)), 0, &rules()),
             Verdict::UringFaster { .. }
         ));
+        // A workload without a twin of its own is held to the run's floor.
+        let tokio = [100.0; 10];
+        let uring: Vec<f64> = ab.ratios.iter().map(|r| r * 100.0).collect();
+        let a = assess(&tokio, &uring, &[], 0, Some(noise_floor(&aa)), &rules());
+        assert!(a.floor_borrowed && !a.verdict.is_decided(), "{a:?}");
+        // Wholly inside the floor: more rounds cannot decide it, so they stop.
+        assert!(matches!(
+            a.verdict,
+            Verdict::Undecided {
+                more_rounds_may_help: false,
+                ..
+            }
+        ));
+        let a = assess(&tokio, &uring, &[], 0, None, &rules());
+        assert!(!a.floor_borrowed && a.verdict.is_decided(), "{a:?}");
     }
 
     #[test]

@@ -253,7 +253,8 @@ mod tests {
             ),
             "{report}"
         );
-        assert!(!crate::report::markdown::render(&b).contains("interleaved rounds"));
+        assert!(!crate::report::markdown::render(&b)
+            .contains("## tokio-uring / tokio from interleaved rounds"));
     }
 
     #[test]
@@ -263,9 +264,17 @@ mod tests {
         let faster = [112.0, 111.0, 113.0, 112.0, 110.0, 114.0, 112.0, 111.0];
         let same = [100.0, 101.0, 99.0, 100.0, 100.5, 99.5, 100.0, 100.0];
         let mut a = summary(100_000.0, Some(110_000.0));
-        a.workloads[0].assessment = Some(crate::analysis::assess(&tokio, &faster, &[], 0, &rules));
+        a.workloads[0].assessment = Some(crate::analysis::assess(
+            &tokio,
+            &faster,
+            &[],
+            0,
+            None,
+            &rules,
+        ));
         let mut b = summary(100_000.0, Some(100_000.0));
-        b.workloads[0].assessment = Some(crate::analysis::assess(&tokio, &same, &[], 0, &rules));
+        b.workloads[0].assessment =
+            Some(crate::analysis::assess(&tokio, &same, &[], 0, None, &rules));
         let md = markdown("ref", &a, "latest", &b);
         assert!(
             md.contains("| w | tokio-uring faster by 12.0 % [10.0, 14.0] | equivalent within ±3 % | DIFFERENT |"),

@@ -20,7 +20,7 @@ pub fn verdicts(s: &Summary, d: &mut Document) {
     d.heading("Verdict: which runtime serves each workload better");
     let rules = s.setup.rules.unwrap_or_default();
     d.para(format!(
-        "Decided from the interleaved rounds (both servers up, measured alternately, so a machine that changes speed cannot favour either): faster when the tokio-uring / tokio interval lies wholly on one side of 1 and outside the A/A noise floor; equivalent when it lies within ±{:.0} %; otherwise undecided, with the reason. The A/A noise floor is how far two instances of the same server (tokio and its twin) measured apart in the same rounds. Rounds were added until decided, up to {} rounds or {:.0} s per workload. A round is client-bound when the server used under 80 % of its cores while the load side used 90 % or more of its; mostly client-bound workloads get no verdict. Criterion's ratio is shown for reference only; where it falls outside the rounds' interval the machine drifted while criterion measured one runtime, then the other.",
+        "Decided from the interleaved rounds (both servers up, measured alternately, so a machine that changes speed cannot favour either): faster when the tokio-uring / tokio interval lies wholly on one side of 1 and outside the A/A noise floor; equivalent when it lies within ±{:.0} %; otherwise undecided, with the reason. The A/A noise floor is how far two instances of the same server (tokio and its twin) measured apart in the same rounds; a workload without a twin of its own is held to the widest floor measured in the run (marked “the run's”). Rounds were added until decided, up to {} rounds or {:.0} s per workload. A round is client-bound when the server used under 80 % of its cores while the load side used 90 % or more of its; mostly client-bound workloads get no verdict. Criterion's ratio is shown for reference only; where it falls outside the rounds' interval the machine drifted while criterion measured one runtime, then the other.",
         rules.band * 100.0,
         rules.max_rounds,
         rules.budget.as_secs_f64()
@@ -62,9 +62,12 @@ pub fn verdicts(s: &Summary, d: &mut Document) {
             Text::plain(w.spec.name.as_str()),
             verdict,
             a.ab.as_ref().map_or("—".into(), |p| p.fmt_ratio()).into(),
-            a.noise_floor
-                .map_or("not measured".into(), |f| format!("±{:.1} %", f * 100.0))
-                .into(),
+            match (a.noise_floor, a.floor_borrowed) {
+                (Some(f), false) => format!("±{:.1} %", f * 100.0),
+                (Some(f), true) => format!("±{:.1} % (the run's)", f * 100.0),
+                (None, _) => "not measured".into(),
+            }
+            .into(),
             a.rounds.to_string().into(),
             a.client_bound_rounds.to_string().into(),
             criterion,

@@ -200,6 +200,7 @@ fn forest_chart(s: &Summary) -> String {
     let band = s.setup.rules.unwrap_or_default().band;
     let run_floor = rows
         .iter()
+        .filter(|(_, a)| !a.floor_borrowed)
         .filter_map(|(_, a)| a.noise_floor)
         .fold(None, |m: Option<f64>, f| Some(m.map_or(f, |m| m.max(f))));
     // The axis spans every interval and floor, at least ±2 bands, within 1/8 .. 8.
@@ -226,7 +227,7 @@ fn forest_chart(s: &Summary) -> String {
     for (i, (w, a)) in rows.iter().enumerate() {
         let y = top + 4.0 + i as f64 * row;
         let (floor, own) = match (a.noise_floor, run_floor) {
-            (Some(f), _) => (Some(f), true),
+            (Some(f), _) => (Some(f), !a.floor_borrowed),
             (None, Some(f)) => (Some(f), false),
             _ => (None, false),
         };

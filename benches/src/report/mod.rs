@@ -39,6 +39,23 @@ pub fn build(paths: &Paths) -> Result<Summary> {
     let setup: RunSetup = read_json(&paths.results.join("config.json"))?;
     let env: Environment = read_json(&paths.results.join("env.json"))?;
     let rules = setup.rules.unwrap_or_default();
+    // The widest A/A floor any workload measured: the one that holds for the others.
+    let run_floor = setup
+        .workloads
+        .iter()
+        .filter(|spec| spec.runtimes.contains(&Runtime::TokioTwin))
+        .filter_map(|spec| {
+            let rates = |rt: Runtime| -> Option<Vec<f64>> {
+                let raw: RawResult = read_json(&paths.raw(&spec.name, rt)).ok()?;
+                Some(raw.rounds)
+            };
+            let aa = analysis::Paired::from_rounds(
+                &rates(Runtime::TokioTwin)?,
+                &rates(Runtime::Tokio)?,
+            )?;
+            Some(analysis::verdict::noise_floor(&aa))
+        })
+        .fold(None, |m: Option<f64>, f| Some(m.map_or(f, |m| m.max(f))));
     let mut problems = Vec::new();
     let mut workloads = Vec::new();
     for spec in &setup.workloads {
@@ -141,6 +158,7 @@ pub fn build(paths: &Paths) -> Result<Summary> {
                 &rates(Runtime::Uring),
                 &rates(Runtime::TokioTwin),
                 client_bound_rounds(&[samples(Runtime::Tokio), samples(Runtime::Uring)]),
+                run_floor,
                 &rules,
             )
         });

@@ -31,6 +31,9 @@ pub struct RunOptions {
     pub count_syscalls: bool,
     /// Ring flags for every server-uring (`BENCH_URING_FLAGS`).
     pub uring_flags: Vec<String>,
+    /// The widest A/A noise floor measured so far in the run: the one that holds for a
+    /// workload without a twin of its own.
+    pub run_floor: std::cell::Cell<Option<f64>>,
 }
 
 /// Runs one workload for each of its runtimes as a criterion group. Returns the problems
@@ -109,9 +112,15 @@ pub fn run_workload(
         .iter_mut()
         .filter_map(|(raw, s)| Some((raw, s.as_mut()?)))
         .collect();
-    let taken = rounds::run(&mut live, timing.turn, rules);
+    let run_floor = opts.run_floor.get();
+    let taken = rounds::run(&mut live, timing.turn, run_floor, rules);
     if taken > 0 {
-        let a = rounds::assessment(&live, rules);
+        let a = rounds::assessment(&live, run_floor, rules);
+        if !a.floor_borrowed {
+            if let Some(f) = a.noise_floor {
+                opts.run_floor.set(Some(run_floor.map_or(f, |r| r.max(f))));
+            }
+        }
         eprintln!(
             "{}: {} after {taken} interleaved rounds",
             spec.name,

@@ -18,7 +18,13 @@ fn rates(live: &[(&mut RawResult, &mut Subject)], runtime: Runtime) -> Vec<f64> 
 }
 
 /// The assessment of the rounds run so far.
-pub(super) fn assessment(live: &[(&mut RawResult, &mut Subject)], rules: &Rules) -> Assessment {
+/// (`run_floor`: the widest A/A floor measured on earlier workloads of the run, for a
+/// workload without a twin.)
+pub(super) fn assessment(
+    live: &[(&mut RawResult, &mut Subject)],
+    run_floor: Option<f64>,
+    rules: &Rules,
+) -> Assessment {
     let compared: Vec<&[RoundSample]> = live
         .iter()
         .filter(|(r, _)| matches!(r.runtime, Runtime::Tokio | Runtime::Uring))
@@ -29,6 +35,7 @@ pub(super) fn assessment(live: &[(&mut RawResult, &mut Subject)], rules: &Rules)
         &rates(live, Runtime::Uring),
         &rates(live, Runtime::TokioTwin),
         client_bound_rounds(&compared),
+        run_floor,
         rules,
     )
 }
@@ -39,6 +46,7 @@ pub(super) fn assessment(live: &[(&mut RawResult, &mut Subject)], rules: &Rules)
 pub(super) fn run(
     live: &mut [(&mut RawResult, &mut Subject)],
     turn: Duration,
+    run_floor: Option<f64>,
     rules: &Rules,
 ) -> usize {
     if live.len() < 2 {
@@ -65,7 +73,7 @@ pub(super) fn run(
             raw.round_samples.push(s);
         }
         round += 1;
-        let a = assessment(live, rules);
+        let a = assessment(live, run_floor, rules);
         if !keep_going(&a.verdict, round, started.elapsed(), rules) {
             return round;
         }
