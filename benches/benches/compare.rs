@@ -2,7 +2,8 @@
 //!
 //! Environment: `BENCH_PROFILE=quick|default|full`, `KAFKA_BROKERS=host:port` (a real
 //! cluster; default: an embedded broker), `BENCH_RESULTS=dir` (default `results/latest`).
-//! A positional argument filters workloads by substring: `cargo bench -- keepalive`.
+//! A positional argument filters workloads by substring: `cargo bench -- keepalive`;
+//! alternatives with `|`: `cargo bench -- 'c256|pipelined'`.
 
 use std::process::ExitCode;
 
@@ -53,7 +54,13 @@ fn run() -> Result<bool> {
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let specs: Vec<_> = workload::catalogue(profile)
         .into_iter()
-        .filter(|s| filter.as_ref().is_none_or(|f| s.name.contains(f.as_str())))
+        // Criterion reads the same argument as a regex; `a|b` (alternatives of plain
+        // names) selects the same workloads in both.
+        .filter(|s| {
+            filter
+                .as_ref()
+                .is_none_or(|f| f.split('|').any(|part| s.name.contains(part)))
+        })
         .collect();
     if specs.is_empty() {
         anyhow::bail!("no workload matches {filter:?}");
