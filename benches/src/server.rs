@@ -191,6 +191,9 @@ pub struct ServerProcess {
     pub runtime: Runtime,
     /// The address from the readiness line.
     pub addr: SocketAddr,
+    /// The readiness line itself: the server's own account of its setup (runtime, threads,
+    /// ring setup, Kafka).
+    pub ready_line: String,
     /// Everything the server wrote to stderr so far.
     stderr: Arc<Mutex<String>>,
 }
@@ -277,7 +280,7 @@ impl ServerProcess {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if !sent {
                     if let Some(addr) = common::service::parse_ready_line(&line) {
-                        let _ = tx.send(addr);
+                        let _ = tx.send((addr, line));
                         sent = true;
                     }
                 }
@@ -287,13 +290,15 @@ impl ServerProcess {
             child,
             runtime: cfg.runtime,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ready_line: String::new(),
             stderr,
         };
         let deadline = Instant::now() + cfg.ready_timeout;
         loop {
             match rx.recv_timeout(Duration::from_millis(50)) {
-                Ok(addr) => {
+                Ok((addr, line)) => {
                     proc.addr = addr;
+                    proc.ready_line = line;
                     return Ok(proc);
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {

@@ -208,6 +208,8 @@ mod tests {
             rounds_cpu_us: Vec::new(),
             mechanism: None,
             syscalls_unavailable: None,
+            server_ready: None,
+            server_flags: Vec::new(),
             round_samples: Vec::new(),
             tally: Tally::default(),
             verification: None,

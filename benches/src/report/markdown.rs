@@ -265,6 +265,27 @@ fn setup(s: &Summary, d: &mut Document) {
         Text::plain("Server flags for every workload: ")
             .then(Text::code(s.setup.server_args.join(" "))),
     );
+    // Each server's setup as it announced it (runtime, threads, ring), once per runtime.
+    let mut seen: Vec<&str> = Vec::new();
+    let mut servers: Vec<Text> = Vec::new();
+    for r in s.workloads.iter().flat_map(|w| &w.runtimes) {
+        if let (Some(line), false) = (&r.server_ready, seen.contains(&r.label.as_str())) {
+            seen.push(&r.label);
+            let setup = line
+                .split_once(" (")
+                .map_or(line.as_str(), |(_, rest)| rest.trim_end_matches(')'));
+            servers.push(
+                Text::plain(format!("{}: ", r.label))
+                    .then(Text::code(setup))
+                    .then(" with ")
+                    .then(Text::code(r.server_flags.join(" "))),
+            );
+        }
+    }
+    if !servers.is_empty() {
+        d.para("Each runtime's server, as its readiness line described it, and its flags:");
+        d.list(servers);
+    }
     d.para("Effective producer configuration:");
     d.list(
         s.setup

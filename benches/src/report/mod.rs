@@ -136,6 +136,11 @@ pub fn build(paths: &Paths) -> Result<Summary> {
                     .as_ref()
                     .and_then(|r| Mechanism::from_rounds(&r.round_samples)),
                 syscalls_unavailable: raw.as_ref().and_then(|r| r.syscalls_unavailable.clone()),
+                server_ready: raw.as_ref().and_then(|r| r.server_ready.clone()),
+                server_flags: raw
+                    .as_ref()
+                    .map(|r| r.server_flags.clone())
+                    .unwrap_or_default(),
                 round_samples: raw
                     .as_ref()
                     .map(|r| r.round_samples.clone())
@@ -341,18 +346,6 @@ mod tests {
                 ..Tally::default()
             };
             let raw = RawResult {
-                workload: spec.clone(),
-                runtime: rt,
-                profile: Profile::Quick,
-                loadgen_threads: 1,
-                server_threads: 1,
-                layout: String::new(),
-                latency_pass: None,
-                latency_pass_cpu_us: None,
-                rounds: Vec::new(),
-                rounds_cpu_us: Vec::new(),
-                round_samples: Vec::new(),
-                syscalls_unavailable: None,
                 tally,
                 failed_samples: if rt == Runtime::Tokio {
                     tokio_failed_samples
@@ -369,6 +362,7 @@ mod tests {
                     })
                 }),
                 skipped,
+                ..RawResult::new(&spec, rt, Profile::Quick, (1, 1), String::new())
             };
             write_json(&paths.raw(&spec.name, rt), &raw).expect("raw");
         }

@@ -68,6 +68,11 @@ pub struct RuntimeResult {
     /// Why syscalls were not counted for this server.
     #[serde(default)]
     pub syscalls_unavailable: Option<String>,
+    /// The server's readiness line (its setup in its own words) and its flags.
+    #[serde(default)]
+    pub server_ready: Option<String>,
+    #[serde(default)]
+    pub server_flags: Vec<String>,
     /// Every interleaved round in full.
     #[serde(default)]
     pub round_samples: Vec<RoundSample>,

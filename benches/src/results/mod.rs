@@ -133,6 +133,12 @@ pub struct RawResult {
     pub server_threads: usize,
     /// The CPU layout, as [`crate::layout::Layout::label`] says it.
     pub layout: String,
+    /// The flags the server got beyond listen, brokers and topic, and its readiness line
+    /// (its own account of its setup: runtime, threads, ring).
+    #[serde(default)]
+    pub server_flags: Vec<String>,
+    #[serde(default)]
+    pub server_ready: Option<String>,
     /// The fixed-duration pass that gives latency percentiles.
     pub latency_pass: Option<loadgen::Report>,
     /// The server's CPU time per answered request in the latency pass, µs (all its threads).
@@ -159,6 +165,38 @@ pub struct RawResult {
     pub verification: Option<Verification>,
     /// Why this runtime was not measured (e.g. io_uring unavailable).
     pub skipped: Option<String>,
+}
+
+impl RawResult {
+    /// A result for `runtime` on `spec` with nothing measured yet.
+    pub fn new(
+        workload: &Spec,
+        runtime: Runtime,
+        profile: Profile,
+        (loadgen_threads, server_threads): (usize, usize),
+        layout: String,
+    ) -> Self {
+        Self {
+            workload: workload.clone(),
+            runtime,
+            profile,
+            loadgen_threads,
+            server_threads,
+            layout,
+            server_flags: Vec::new(),
+            server_ready: None,
+            latency_pass: None,
+            latency_pass_cpu_us: None,
+            rounds: Vec::new(),
+            rounds_cpu_us: Vec::new(),
+            round_samples: Vec::new(),
+            syscalls_unavailable: None,
+            tally: Tally::default(),
+            failed_samples: 0,
+            verification: None,
+            skipped: None,
+        }
+    }
 }
 
 pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {

@@ -15,7 +15,7 @@ use criterion::{BenchmarkId, Criterion, Throughput};
 
 use crate::analysis::Rules;
 use crate::layout::Layout;
-use crate::results::{write_json, Paths, RawResult, Tally};
+use crate::results::{write_json, Paths, RawResult};
 use crate::server::IoUringUnavailable;
 use crate::workload::{Profile, Spec};
 pub use broker::Broker;
@@ -60,24 +60,13 @@ pub fn run_workload(
     let mut problems = Vec::new();
     let mut subjects = Vec::new();
     for &runtime in &spec.runtimes {
-        let mut raw = RawResult {
-            workload: spec.clone(),
+        let mut raw = RawResult::new(
+            spec,
             runtime,
             profile,
-            loadgen_threads,
-            server_threads: layout.server_threads(),
-            layout: layout.label(),
-            latency_pass: None,
-            latency_pass_cpu_us: None,
-            rounds: Vec::new(),
-            rounds_cpu_us: Vec::new(),
-            round_samples: Vec::new(),
-            syscalls_unavailable: None,
-            tally: Tally::default(),
-            failed_samples: 0,
-            verification: None,
-            skipped: None,
-        };
+            (loadgen_threads, layout.server_threads()),
+            layout.label(),
+        );
         let subject = match Subject::start(spec, runtime, broker, layout, loadgen_threads, opts) {
             Ok(s) => Some(s),
             Err(e) if runtime.is_uring() && e.downcast_ref::<IoUringUnavailable>().is_some() => {
@@ -135,6 +124,8 @@ pub fn run_workload(
             }
         }
         raw.syscalls_unavailable = s.syscalls.as_ref().err().cloned();
+        raw.server_flags = s.flags.clone();
+        raw.server_ready = Some(s.server.ready_line.clone());
     }
 
     for (mut raw, subject) in subjects {

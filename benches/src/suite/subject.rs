@@ -18,7 +18,9 @@ use crate::workload::Spec;
 
 /// One runtime's server under test, with its load-generator session and its Kafka topic.
 pub(super) struct Subject {
-    server: ServerProcess,
+    pub(super) server: ServerProcess,
+    /// The flags the server was started with (beyond listen, brokers, topic).
+    pub(super) flags: Vec<String>,
     session: Session,
     reader: Option<TopicReader>,
     /// Records in the topic before any load (0 for a fresh topic, but counted, not assumed).
@@ -73,6 +75,7 @@ impl Subject {
                 .extend(["--sqpoll-cpu".to_string(), cpus[0].to_string()]);
         }
         let server = ServerProcess::start(&cfg)?;
+        let flags = cfg.args.clone();
         // Every server thread exists once it is ready (threads it starts later inherit).
         let syscalls = if opts.count_syscalls {
             syscalls::tracefs()
@@ -102,6 +105,7 @@ impl Subject {
         let session = Session::start(&load)?;
         Ok(Self {
             server,
+            flags,
             session,
             reader,
             before,
