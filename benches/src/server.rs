@@ -331,13 +331,6 @@ impl ServerProcess {
         self.child.id()
     }
 
-    /// CPU time the server's threads have used so far (all of them: the I/O loop and
-    /// librdkafka's), from /proc/PID/task/*/schedstat in nanoseconds; `None` off Linux or
-    /// without schedstat.
-    pub fn cpu_time(&self) -> Option<Duration> {
-        process_cpu_time(self.pid())
-    }
-
     /// What the server wrote to stderr so far.
     pub fn stderr(&self) -> String {
         self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
@@ -385,64 +378,5 @@ impl Drop for ServerProcess {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-    }
-}
-
-/// The sum of every thread's on-CPU time (first field of /proc/PID/task/TID/schedstat, ns).
-pub fn process_cpu_time(pid: u32) -> Option<Duration> {
-    let mut ns = 0u64;
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
-        let Ok(task) = task else { continue };
-        // A thread that exits between the listing and the read just drops out.
-        let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) else {
-            continue;
-        };
-        ns += text.split_whitespace().next()?.parse::<u64>().ok()?;
-    }
-    Some(Duration::from_nanos(ns))
-}
-
-#[cfg(test)]
-mod cpu_tests {
-    use super::*;
-
-    /// This thread's own CPU time (CLOCK_THREAD_CPUTIME_ID): a clock independent of the
-    /// /proc reading under test.
-    fn thread_cpu() -> Duration {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: clock_gettime writes one timespec we own.
-        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-    }
-
-    #[test]
-    fn own_cpu_time_grows_with_work() {
-        let pid = std::process::id();
-        let before = process_cpu_time(pid).expect("schedstat");
-        // Burn 50 ms of this thread's CPU, however long a busy machine makes that take
-        // (bounded at 20 s of wall time).
-        let (start, wall) = (thread_cpu(), std::time::Instant::now());
-        let mut x = 0u64;
-        while thread_cpu() - start < Duration::from_millis(50)
-            && wall.elapsed() < Duration::from_secs(20)
-        {
-            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
-        }
-        let burnt = thread_cpu() - start;
-        assert!(
-            burnt >= Duration::from_millis(50),
-            "only {burnt:?} of CPU in 20 s"
-        );
-        let used = process_cpu_time(pid).expect("schedstat") - before;
-        // The process's threads, summed from schedstat, include at least what this one burnt
-        // (less 1 ms for the two clocks' different accounting points).
-        assert!(
-            used + Duration::from_millis(1) >= burnt,
-            "{used:?} < {burnt:?}"
-        );
-        assert!(process_cpu_time(u32::MAX).is_none());
     }
 }

@@ -39,23 +39,6 @@ pub fn build(paths: &Paths) -> Result<Summary> {
     let setup: RunSetup = read_json(&paths.results.join("config.json"))?;
     let env: Environment = read_json(&paths.results.join("env.json"))?;
     let rules = setup.rules.unwrap_or_default();
-    // The widest A/A floor any workload measured: the one that holds for the others.
-    let run_floor = setup
-        .workloads
-        .iter()
-        .filter(|spec| spec.runtimes.contains(&Runtime::TokioTwin))
-        .filter_map(|spec| {
-            let rates = |rt: Runtime| -> Option<Vec<f64>> {
-                let raw: RawResult = read_json(&paths.raw(&spec.name, rt)).ok()?;
-                Some(raw.rounds)
-            };
-            let aa = analysis::Paired::from_rounds(
-                &rates(Runtime::TokioTwin)?,
-                &rates(Runtime::Tokio)?,
-            )?;
-            Some(analysis::verdict::noise_floor(&aa))
-        })
-        .fold(None, |m: Option<f64>, f| Some(m.map_or(f, |m| m.max(f))));
     let mut problems = Vec::new();
     let mut workloads = Vec::new();
     for spec in &setup.workloads {
@@ -150,23 +133,6 @@ pub fn build(paths: &Paths) -> Result<Summary> {
                 skipped,
             });
         }
-        let samples = |rt: Runtime| {
-            runtimes
-                .iter()
-                .find(|r| r.runtime == rt)
-                .map_or(&[][..], |r| &r.round_samples[..])
-        };
-        let rates = |rt: Runtime| -> Vec<f64> { samples(rt).iter().map(|s| s.rate).collect() };
-        let assessment = (!samples(Runtime::Uring).is_empty()).then(|| {
-            analysis::assess(
-                &rates(Runtime::Tokio),
-                &rates(Runtime::Uring),
-                &rates(Runtime::TokioTwin),
-                client_bound_rounds(&[samples(Runtime::Tokio), samples(Runtime::Uring)]),
-                run_floor,
-                &rules,
-            )
-        });
         let thrpt = |rt: Runtime| {
             runtimes
                 .iter()
@@ -183,26 +149,28 @@ pub fn build(paths: &Paths) -> Result<Summary> {
             .zip(cpu(Runtime::Tokio))
             .filter_map(|(u, t)| Some(((*u)?, (*t)?)))
             .unzip();
-        let ratio_uring_tokio = ratio(Runtime::Tokio);
-        // Criterion measured each runtime in turn, minutes apart; where its ratio falls
-        // outside the rounds' interval, the machine's speed changed in between.
-        let criterion_drift = match (
-            &ratio_uring_tokio,
-            assessment.as_ref().and_then(|a| a.ab.as_ref()),
-        ) {
-            (Some(c), Some(ab)) => Some(c.estimate < ab.lower || c.estimate > ab.upper),
-            _ => None,
-        };
         workloads.push(WorkloadResult {
-            assessment,
-            criterion_drift,
+            assessment: None,
+            criterion_drift: None,
             paired_uring_tokio: Paired::from_rounds(rounds(Runtime::Uring), rounds(Runtime::Tokio)),
             paired_cpu_uring_tokio: Paired::from_rounds(&cpu_uring, &cpu_tokio),
-            ratio_uring_tokio,
+            ratio_uring_tokio: ratio(Runtime::Tokio),
             ratio_uring_tokio_per_core: ratio(Runtime::TokioPerCore),
             spec: spec.clone(),
             runtimes,
         });
+    }
+    // The widest A/A floor any workload measured: the one that holds for the others.
+    let run_floor = workloads
+        .iter()
+        .filter_map(|w| {
+            let rates = |rt: Runtime| w.runtime(rt).map(|r| r.rounds.clone());
+            let aa = Paired::from_rounds(&rates(Runtime::TokioTwin)?, &rates(Runtime::Tokio)?)?;
+            Some(analysis::verdict::noise_floor(&aa))
+        })
+        .fold(None, |m: Option<f64>, f| Some(m.map_or(f, |m| m.max(f))));
+    for w in &mut workloads {
+        assess_workload(w, run_floor, &rules);
     }
     Ok(Summary {
         schema: SCHEMA.into(),
@@ -212,6 +180,32 @@ pub fn build(paths: &Paths) -> Result<Summary> {
         workloads,
         problems,
     })
+}
+
+/// The workload's verdict from its rounds, and whether criterion's ratio fell outside them.
+fn assess_workload(w: &mut WorkloadResult, run_floor: Option<f64>, rules: &analysis::Rules) {
+    let samples = |rt: Runtime| w.runtime(rt).map_or(&[][..], |r| &r.round_samples[..]);
+    let rates = |rt: Runtime| -> Vec<f64> { samples(rt).iter().map(|s| s.rate).collect() };
+    let assessment = (!samples(Runtime::Uring).is_empty()).then(|| {
+        analysis::assess(
+            &rates(Runtime::Tokio),
+            &rates(Runtime::Uring),
+            &rates(Runtime::TokioTwin),
+            client_bound_rounds(&[samples(Runtime::Tokio), samples(Runtime::Uring)]),
+            run_floor,
+            rules,
+        )
+    });
+    // Criterion measured each runtime in turn, minutes apart; where its ratio falls outside
+    // the rounds' interval, the machine's speed changed in between.
+    w.criterion_drift = match (
+        &w.ratio_uring_tokio,
+        assessment.as_ref().and_then(|a| a.ab.as_ref()),
+    ) {
+        (Some(c), Some(ab)) => Some(c.estimate < ab.lower || c.estimate > ab.upper),
+        _ => None,
+    };
+    w.assessment = assessment;
 }
 
 /// Writes summary.json, summary.md and report.html into `dir`.

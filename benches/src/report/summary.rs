@@ -88,6 +88,12 @@ impl RuntimeResult {
     }
 }
 
+impl WorkloadResult {
+    pub fn runtime(&self, runtime: Runtime) -> Option<&RuntimeResult> {
+        self.runtimes.iter().find(|r| r.runtime == runtime)
+    }
+}
+
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct WorkloadResult {
     /// The verdict and the rounds behind it (`None`: tokio-uring was not measured).
@@ -175,9 +181,6 @@ impl Summary {
     }
 
     pub fn runtime(&self, workload: &str, runtime: Runtime) -> Option<&RuntimeResult> {
-        self.workload(workload)?
-            .runtimes
-            .iter()
-            .find(|r| r.runtime == runtime)
+        self.workload(workload)?.runtime(runtime)
     }
 }
