@@ -38,6 +38,7 @@ fn run() -> Result<bool> {
         .ok();
     let profile = Profile::from_env()?;
     let rules = profile.rules()?;
+    let curves = profile.curve_plan()?;
     let count_syscalls = std::env::var("BENCH_SYSCALLS").map_or(true, |v| v != "0");
     // Ring flags for every server-uring of the run (e.g. "--coop-taskrun --single-issuer").
     let uring_flags: Vec<String> = std::env::var("BENCH_URING_FLAGS")
@@ -131,6 +132,7 @@ fn run() -> Result<bool> {
     let setup = RunSetup {
         started_unix_ms,
         rules: Some(rules),
+        curves: Some(curves.clone()),
         syscalls: syscalls_status.clone(),
         profile: profile.label().into(),
         kafka: kafka.clone(),
@@ -170,6 +172,7 @@ fn run() -> Result<bool> {
         rules,
         count_syscalls,
         uring_flags,
+        curves,
         run_floor: std::cell::Cell::new(None),
     };
     let mut c = Criterion::default().configure_from_args();

@@ -85,6 +85,14 @@ impl Layout {
         }
     }
 
+    /// Every core of the layout.
+    pub fn cores(&self) -> Vec<usize> {
+        match self {
+            Self::Shared { cores } => cores.clone(),
+            Self::Split { server, bench } => bench.iter().chain(server).copied().collect(),
+        }
+    }
+
     /// CPUs for server processes, if pinned.
     pub fn server_cpus(&self) -> Option<Vec<usize>> {
         match self {

@@ -38,8 +38,27 @@ pub struct Timing {
     pub samples: usize,
     /// Each runtime's turn in an interleaved round (how many rounds: [`Profile::rules`]).
     pub turn: Duration,
-    /// The fixed-duration pass that gives latency percentiles.
+    /// The fixed-duration pass that gives latency percentiles at saturation.
     pub latency_pass: Duration,
+}
+
+/// The latency curves of a run: open-loop passes at fixed fractions of the lower runtime's
+/// capacity (measured by the same workload's interleaved rounds just before), the
+/// runtimes interleaved at each rate. Written to `config.json`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CurvePlan {
+    /// Offered rates as fractions of the base capacity, in the order they are run.
+    pub fractions: Vec<f64>,
+    /// Load on the same schedule before each point's measurement (not recorded).
+    pub warmup: Duration,
+    /// Each point's measured time per runtime.
+    pub duration: Duration,
+    /// p99 objectives (µs) for the capacity-at-objective figures
+    /// (`BENCH_LATENCY_OBJECTIVES`, e.g. `1ms,10ms`).
+    pub objectives_us: Vec<u64>,
+    /// Idle-priority spinners keep every core awake during the passes
+    /// (`BENCH_CURVE_AWAKE=0` turns them off): see `suite/awake.rs` for why.
+    pub keep_awake: bool,
 }
 
 impl Profile {
@@ -81,6 +100,39 @@ impl Profile {
 }
 
 impl Profile {
+    /// The latency curves' plan, with the environment's overrides.
+    pub fn curve_plan(self) -> Result<CurvePlan> {
+        let (fractions, warmup, duration) = match self {
+            Self::Quick => (
+                vec![0.5, 1.0],
+                Duration::from_millis(250),
+                Duration::from_secs(1),
+            ),
+            Self::Default | Self::Full => (
+                vec![0.25, 0.5, 0.75, 0.9, 1.0, 1.1],
+                Duration::from_millis(500),
+                Duration::from_secs(3),
+            ),
+        };
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let objectives_us = match var("BENCH_LATENCY_OBJECTIVES") {
+            None => vec![1_000, 10_000],
+            Some(v) => parse_objectives(&v)?,
+        };
+        let keep_awake = match var("BENCH_CURVE_AWAKE").as_deref().map(str::trim) {
+            None | Some("1") => true,
+            Some("0") => false,
+            Some(other) => bail!("BENCH_CURVE_AWAKE={other}: expected 1 (default) or 0"),
+        };
+        Ok(CurvePlan {
+            fractions,
+            warmup,
+            duration,
+            objectives_us,
+            keep_awake,
+        })
+    }
+
     /// How the verdict is decided and how many interleaved rounds it may take, with the
     /// environment's overrides: `BENCH_ROUNDS_MAX` (round pairs), `BENCH_ROUND_BUDGET`
     /// (seconds of rounds per workload), `BENCH_EQUIV_BAND` (percent).
@@ -135,6 +187,24 @@ impl Profile {
     }
 }
 
+/// `1ms,10ms,500us` -> µs, each positive.
+fn parse_objectives(v: &str) -> Result<Vec<u64>> {
+    v.split(',')
+        .map(|part| {
+            let d = common::config::parse_duration(part.trim()).map_err(|e| {
+                anyhow::anyhow!(
+                    "BENCH_LATENCY_OBJECTIVES={v}: {part:?}: {e} (expected e.g. 1ms,10ms)"
+                )
+            })?;
+            let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+            if us == 0 {
+                bail!("BENCH_LATENCY_OBJECTIVES={v}: {part:?}: an objective must be at least 1us");
+            }
+            Ok(us)
+        })
+        .collect()
+}
+
 /// One workload: what load, with which server flags.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Spec {
@@ -154,6 +224,9 @@ pub struct Spec {
     /// Extra server flags (e.g. `--ack delivered`).
     pub server_args: Vec<String>,
     pub runtimes: Vec<Runtime>,
+    /// Measure a latency curve (open-loop passes) after the rounds.
+    #[serde(default)]
+    pub curve: bool,
 }
 
 impl Spec {
@@ -173,7 +246,14 @@ impl Spec {
             sink: SinkKind::Kafka,
             server_args: Vec::new(),
             runtimes: vec![Runtime::Tokio, Runtime::Uring],
+            curve: false,
         }
+    }
+
+    /// Adds a latency curve (open loop sends one request per slot: not for pipelining).
+    fn with_curve(mut self) -> Self {
+        self.curve = !matches!(self.mode, Mode::Pipelined { .. });
+        self
     }
 
     fn args(mut self, args: &[&str]) -> Self {
@@ -208,14 +288,21 @@ impl Spec {
 pub fn catalogue(profile: Profile) -> Vec<Spec> {
     let mut v = vec![
         // The A/A control (tokio against a second tokio) rides on this one in every profile.
-        Spec::new("keepalive-100b-c32", "keep-alive, 100 B POST, 32 connections", Mode::Closed, 32, 100).with_twin(),
+        Spec::new("keepalive-100b-c32", "keep-alive, 100 B POST, 32 connections", Mode::Closed, 32, 100).with_twin().with_curve(),
         Spec::new("keepalive-100b-c256", "keep-alive, 100 B POST, 256 connections", Mode::Closed, 256, 100),
-        Spec::new("conn-per-request-100b", "connection per request (the blog's workload), 100 B POST, 64 concurrent", Mode::ConnPerRequest, 64, 100),
+        Spec::new("conn-per-request-100b", "connection per request (the blog's workload), 100 B POST, 64 concurrent", Mode::ConnPerRequest, 64, 100).with_curve(),
         Spec::new("keepalive-16kib-c32", "keep-alive, 16 KiB POST, 32 connections", Mode::Closed, 32, 16 * 1024),
         Spec::new("pipelined-16-100b-c32", "pipelined depth 16, 100 B POST, 32 connections", Mode::Pipelined { depth: 16 }, 32, 100),
         Spec::new("ack-delivered-100b-c64", "keep-alive, 100 B POST, answered once the broker acked (--ack delivered), 64 connections", Mode::Closed, 64, 100)
-            .args(&["--ack", "delivered"]),
+            .args(&["--ack", "delivered"])
+            .with_curve(),
     ];
+    // Quick keeps one short curve, so CI runs the path.
+    if profile == Profile::Quick {
+        for s in v.iter_mut().skip(1) {
+            s.curve = false;
+        }
+    }
     if profile == Profile::Full {
         for s in &mut v {
             s.runtimes.insert(1, Runtime::TokioPerCore);
@@ -262,8 +349,9 @@ pub fn catalogue(profile: Profile) -> Vec<Spec> {
             )
             .sink(SinkKind::Null),
         );
-        // Every workload of the full profile gets its own noise floor.
-        v = v.into_iter().map(Spec::with_twin).collect();
+        // Every workload of the full profile gets its own noise floor, and a latency curve
+        // where open-loop pacing applies.
+        v = v.into_iter().map(|s| s.with_twin().with_curve()).collect();
         // Was io_uring given a fair chance? Tuned rings beside the default one.
         for s in &mut v {
             if matches!(
@@ -318,6 +406,44 @@ mod tests {
         let s: Spec = serde_json::from_str(old).expect("old form");
         assert_eq!(s.mode, Mode::Pipelined { depth: 16 });
         assert_eq!(s.sink, SinkKind::Kafka);
+    }
+
+    #[test]
+    fn curves_where_the_profiles_say() {
+        let curved = |p: Profile| -> Vec<String> {
+            catalogue(p)
+                .into_iter()
+                .filter(|s| s.curve)
+                .map(|s| s.name)
+                .collect()
+        };
+        assert_eq!(curved(Profile::Quick), ["keepalive-100b-c32"]);
+        assert_eq!(
+            curved(Profile::Default),
+            [
+                "keepalive-100b-c32",
+                "conn-per-request-100b",
+                "ack-delivered-100b-c64"
+            ]
+        );
+        let full = catalogue(Profile::Full);
+        assert!(full
+            .iter()
+            .all(|s| s.curve != matches!(s.mode, Mode::Pipelined { .. })));
+    }
+
+    #[test]
+    fn objectives_read_as_durations_and_bad_ones_are_named() {
+        assert_eq!(
+            parse_objectives("1ms, 10ms,500us").expect("ok"),
+            [1_000, 10_000, 500]
+        );
+        let e = parse_objectives("1ms,fast").expect_err("bad").to_string();
+        assert!(
+            e.contains("BENCH_LATENCY_OBJECTIVES") && e.contains("fast"),
+            "{e}"
+        );
+        assert!(parse_objectives("0ms").is_err());
     }
 
     #[test]

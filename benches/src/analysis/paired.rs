@@ -32,11 +32,7 @@ impl Paired {
         }
         let mut sorted = ratios.clone();
         sorted.sort_by(f64::total_cmp);
-        let median = if n % 2 == 1 {
-            sorted[n / 2]
-        } else {
-            (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
-        };
+        let median = median(&sorted)?;
         // [x(k), x(n+1-k)] covers the median with probability 1 - 2 P(Bin(n, 1/2) < k):
         // the largest k that keeps that at 0.95 or more, else k = 1.
         let tail =
@@ -66,6 +62,21 @@ impl Paired {
             self.median, self.lower, self.upper
         )
     }
+}
+
+/// The median of the finite values (the mean of the middle two for an even count).
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
 }
 
 fn binomial(n: usize, k: usize) -> f64 {

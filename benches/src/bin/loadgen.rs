@@ -20,7 +20,7 @@ enum ModeArg {
     Pipelined,
     /// Connect, write, read, close for every request.
     ConnPerRequest,
-    /// Keep-alive at --rate requests/s, latency from the intended send time.
+    /// Keep-alive at --rate requests/s (the same as closed with --rate).
     Open,
 }
 
@@ -48,7 +48,10 @@ struct Args {
     /// Load before measuring starts, not recorded.
     #[arg(long, default_value = "0s", value_parser = parse_duration)]
     warmup: Duration,
-    /// Requests per second in total (--mode open).
+    /// Open loop: requests per second in total, sent on schedule whether or not earlier
+    /// answers came back; latency from each request's intended send time (corrected for
+    /// coordinated omission) beside the uncorrected service time. With --mode closed
+    /// (keep-alive) or conn-per-request.
     #[arg(long)]
     rate: Option<f64>,
     /// Requests per write (--mode pipelined).
@@ -91,6 +94,12 @@ struct Args {
     /// Also write the per-second timeline as CSV to this file.
     #[arg(long)]
     csv: Option<std::path::PathBuf>,
+    /// Also write the latency histogram as HdrHistogram's percentile distribution (ms) to
+    /// FILE, and the whole histogram (base64 V2, µs) as an interval log to FILE.hlog.
+    /// Open loop: FILE has the corrected latency; FILE.uncorrected.hgrm the service time
+    /// (both are in the .hlog, tagged).
+    #[arg(long, value_name = "FILE")]
+    hgrm: Option<std::path::PathBuf>,
     /// No progress line even on a terminal.
     #[arg(long)]
     no_progress: bool,
@@ -155,7 +164,51 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    if let Some(path) = &args.hgrm {
+        if let Err(e) = write_histograms(&report, path) {
+            eprintln!("loadgen: --hgrm {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
     code
+}
+
+/// `--hgrm FILE`: FILE (and FILE.uncorrected.hgrm in an open loop) and FILE.hlog.
+fn write_histograms(report: &loadgen::Report, path: &std::path::Path) -> std::io::Result<()> {
+    let Some(h) = &report.histograms else {
+        return Err(std::io::Error::other("no histogram in the report"));
+    };
+    let with_suffix = |suffix: &str| {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        std::path::PathBuf::from(p)
+    };
+    let create = |p: &std::path::Path| {
+        std::fs::File::create(p)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())))
+    };
+    let open_loop = report.config.rate.is_some();
+    loadgen::hdr::write_hgrm(&h.latency, &mut create(path)?)?;
+    let mut tagged = vec![(if open_loop { "corrected" } else { "latency" }, &h.latency)];
+    if open_loop {
+        loadgen::hdr::write_hgrm(&h.service, &mut create(&with_suffix(".uncorrected.hgrm"))?)?;
+        tagged.push(("uncorrected", &h.service));
+    }
+    let comment = format!(
+        "loadgen {} {} connections{}",
+        report.config.target,
+        report.config.connections,
+        report
+            .config
+            .rate
+            .map_or(String::new(), |r| format!(", open loop at {r} req/s"))
+    );
+    loadgen::hdr::write_hlog(
+        &tagged,
+        Duration::from_secs_f64(report.elapsed_s.max(0.0)),
+        &comment,
+        &mut create(&with_suffix(".hlog"))?,
+    )
 }
 
 fn config(a: &Args) -> Result<RunConfig, String> {
@@ -189,16 +242,15 @@ fn config(a: &Args) -> Result<RunConfig, String> {
             .headers
             .push((k.trim().to_string(), v.trim().to_string()));
     }
-    let mode = match (a.mode, a.rate) {
-        (ModeArg::Open, Some(rate)) => Mode::Open { rate },
-        (ModeArg::Open, None) => return Err("--mode open needs --rate".into()),
-        (_, Some(_)) => return Err("--rate applies to --mode open only".into()),
-        (ModeArg::Closed, _) => Mode::Closed,
-        (ModeArg::Pipelined, _) => Mode::Pipelined { depth: a.depth },
-        (ModeArg::ConnPerRequest, _) => Mode::ConnPerRequest,
+    let mode = match a.mode {
+        ModeArg::Open if a.rate.is_none() => return Err("--mode open needs --rate".into()),
+        ModeArg::Closed | ModeArg::Open => Mode::Closed,
+        ModeArg::Pipelined => Mode::Pipelined { depth: a.depth },
+        ModeArg::ConnPerRequest => Mode::ConnPerRequest,
     };
     let mut cfg = RunConfig::new(addr, workload);
     cfg.mode = mode;
+    cfg.rate = a.rate;
     cfg.connections = a.connections;
     if let Some(t) = a.threads {
         cfg.threads = t;

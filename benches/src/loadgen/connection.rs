@@ -1,5 +1,6 @@
 //! The one work loop: one connection's pace, claim, (re)connect, write, read the answers,
-//! record, for every mode ([`super::Mode`] only sets pipeline depth, reuse and pacing).
+//! record, for every mode ([`super::Mode`] sets pipeline depth and reuse,
+//! [`super::RunConfig::rate`] the pacing).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -12,6 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::net::{connect, source_addr};
+use super::pacer::Pacer;
 use super::response;
 use super::shared::Shared;
 use super::stats::{ErrorKind, Stats};
@@ -65,29 +67,45 @@ async fn work(
     let progress = &sh.progress[t];
     let measure_from = sh.measure_from();
     let deadline = sh.deadline();
+    let since = |i: Instant| i.saturating_duration_since(measure_from);
     // Open loop: this connection's share of the rate, its first slot staggered by k.
-    let interval = match cfg.mode {
-        Mode::Open { rate } => Some(Duration::from_secs_f64(cfg.connections as f64 / rate)),
-        _ => None,
+    let interval = cfg
+        .rate
+        .map(|rate| Duration::from_secs_f64(cfg.connections as f64 / rate));
+    let mut next_slot = sh.start()
+        + cfg.rate.map_or(Duration::ZERO, |rate| {
+            Duration::from_secs_f64(k as f64 / rate)
+        });
+    let mut pacer = match interval.map(|_| Pacer::new()).transpose() {
+        Ok(p) => p,
+        Err(e) => {
+            // Without a timer there is no schedule: counted as an error (so the run is
+            // not clean) and this connection sends nothing.
+            eprintln!("loadgen: connection {k}: no timer for the schedule: {e}");
+            stats
+                .borrow_mut()
+                .error(ErrorKind::of(&e), 1, Duration::ZERO);
+            return;
+        }
     };
-    let mut next_slot = match cfg.mode {
-        Mode::Open { rate } => sh.start() + Duration::from_secs_f64(k as f64 / rate),
-        _ => sh.start(),
-    };
+    // When this connection was last free to send (its last answer, or the start).
+    let mut free = sh.start();
     let mut rbuf = BytesMut::with_capacity(16 * 1024);
     let mut src_turn = k;
     loop {
-        let intended = match interval {
-            Some(iv) => {
+        let intended = match (interval, pacer.as_mut()) {
+            (Some(iv), Some(p)) => {
                 let slot = next_slot;
                 next_slot += iv;
                 if deadline.is_some_and(|d| slot >= d) {
                     break;
                 }
-                tokio::time::sleep_until(slot.into()).await;
+                // A failed wait (the reactor is gone: the run is being torn down) sends
+                // at once; the lag it causes is recorded as the load generator's.
+                let _ = p.until(slot).await;
                 Some(slot)
             }
-            None => None,
+            _ => None,
         };
         // Open loop: a slot scheduled before the deadline is sent even if this thread is
         // late for it (its wait counts in the corrected latency), so the schedule, not the
@@ -103,7 +121,11 @@ async fn work(
         if n == 0 {
             break;
         }
-        let since = |i: Instant| i.saturating_duration_since(measure_from);
+        if let (Some(slot), true) = (intended, measured) {
+            stats
+                .borrow_mut()
+                .sent_on_schedule(since(slot), since(free), since(now));
+        }
         progress.sent.fetch_add(n as u64, Relaxed);
         if stream.is_none() {
             let src = source_addr(cfg, per_request, &mut src_turn);
@@ -122,6 +144,7 @@ async fn work(
                     progress.finished.fetch_add(n as u64, Relaxed);
                     // Do not spin on a refused or exhausted address.
                     tokio::time::sleep(Duration::from_millis(10)).await;
+                    free = Instant::now();
                     continue;
                 }
             }
@@ -136,7 +159,7 @@ async fn work(
                 if measured {
                     stats
                         .borrow_mut()
-                        .response(status, done - send_at, since(done));
+                        .response(status, done - send_at, done - now, since(done));
                     *last.borrow_mut() = Some(done);
                 }
                 answered.set(answered.get() + 1);
@@ -174,6 +197,7 @@ async fn work(
         if per_request || !keep {
             *stream = None;
         }
+        free = Instant::now();
     }
 }
 

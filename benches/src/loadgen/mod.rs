@@ -2,22 +2,28 @@
 //!
 //! - Thread-per-core: `threads` current-thread tokio runtimes, each driving a fixed share of
 //!   the connections; request bytes built once; no allocation per request.
-//! - One work loop (`connection.rs`) for every mode: [`Mode`] only sets pipeline depth, whether a
-//!   connection is reused, and pacing (closed loop, or an open-loop schedule whose latency is
-//!   measured from each request's intended send time, as wrk2 does).
+//! - One work loop (`connection.rs`) for every mode: [`Mode`] sets pipeline depth and whether a
+//!   connection is reused; [`RunConfig::rate`] sets pacing: closed loop, or an open-loop
+//!   schedule (keep-alive or connection per request) whose latency is measured from each
+//!   request's intended send time, as wrk2 does, beside the uncorrected service time.
+//!   Slots are kept by a timerfd per connection (`pacer.rs`): tokio's timers tick in whole
+//!   milliseconds, which would add the load generator's own delay to sub-ms latencies.
 //! - Bounded: by requests and/or duration, and always by `time_limit`; a watchdog ends a run
 //!   that makes no progress for `stall_timeout` with a [`LoadError::Stalled`] carrying the
 //!   report and the server's fd count and socket states.
 //! - [`output::Report`]: merged measurements with text, JSON and CSV printers.
 //!
 //! Files: `session.rs` (threads and runs), `shared.rs` (what a run's threads share),
-//! `connection.rs` (the work loop), `net.rs` (sockets), `watchdog.rs` (stall and time
+//! `connection.rs` (the work loop), `pacer.rs` (open-loop slots), `net.rs` (sockets), `watchdog.rs` (stall and time
 //! limit), `server_facts.rs` (the server's fds and socket states for a stall report),
-//! `response.rs` (answer parsing), `stats.rs` (per-thread measurements), `output.rs`.
+//! `response.rs` (answer parsing), `stats.rs` (per-thread measurements), `output.rs`,
+//! `hdr.rs` (HdrHistogram's `.hgrm` and interval-log files, written and read back).
 
 mod connection;
+pub mod hdr;
 mod net;
 pub mod output;
+mod pacer;
 pub mod response;
 pub mod server_facts;
 mod session;
@@ -28,7 +34,7 @@ mod watchdog;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-pub use output::{Latency, Report, Stall};
+pub use output::{Latency, Report, Schedule, Stall};
 pub use session::{run, Session};
 
 /// What each request carries.
@@ -97,7 +103,7 @@ pub fn seeded_bytes(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// How load is offered.
+/// How connections carry requests. Pacing (closed or open loop) is [`RunConfig::rate`].
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum Mode {
@@ -107,9 +113,6 @@ pub enum Mode {
     Pipelined { depth: usize },
     /// Connect, write, read, close for every request (the blog's workload).
     ConnPerRequest,
-    /// Keep-alive connections sending at `rate` requests/s in total, on schedule whether or
-    /// not earlier answers came back; latency from the intended send time.
-    Open { rate: f64 },
 }
 
 impl Mode {
@@ -118,7 +121,6 @@ impl Mode {
             Mode::Closed => "closed".into(),
             Mode::Pipelined { depth } => format!("pipelined-{depth}"),
             Mode::ConnPerRequest => "conn-per-request".into(),
-            Mode::Open { rate } => format!("open-{rate}"),
         }
     }
 
@@ -127,17 +129,9 @@ impl Mode {
         match label {
             "closed" => Some(Mode::Closed),
             "conn-per-request" => Some(Mode::ConnPerRequest),
-            l => {
-                if let Some(d) = l.strip_prefix("pipelined-") {
-                    Some(Mode::Pipelined {
-                        depth: d.parse().ok()?,
-                    })
-                } else {
-                    Some(Mode::Open {
-                        rate: l.strip_prefix("open-")?.parse().ok()?,
-                    })
-                }
-            }
+            l => Some(Mode::Pipelined {
+                depth: l.strip_prefix("pipelined-")?.parse().ok()?,
+            }),
         }
     }
 
@@ -155,6 +149,10 @@ pub struct RunConfig {
     pub addr: SocketAddr,
     pub workload: Workload,
     pub mode: Mode,
+    /// Open loop: requests/s in total, each connection sending on its share of the
+    /// schedule whether or not earlier answers came back; latency from each request's
+    /// intended send time. `None`: closed loop (send when the last answer came).
+    pub rate: Option<f64>,
     /// Connections in total, spread evenly over the threads.
     pub connections: usize,
     pub threads: usize,
@@ -186,6 +184,7 @@ impl RunConfig {
             addr,
             workload,
             mode: Mode::Closed,
+            rate: None,
             connections: 64,
             threads: std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
             requests: None,
@@ -218,13 +217,18 @@ impl RunConfig {
         if self.requests == Some(0) {
             return bad("--requests must be at least 1");
         }
-        match self.mode {
-            Mode::Pipelined { depth } if depth == 0 || depth > 1024 => {
-                return bad("--depth must be between 1 and 1024")
+        if let Mode::Pipelined { depth } = self.mode {
+            if depth == 0 || depth > 1024 {
+                return bad("--depth must be between 1 and 1024");
             }
-            Mode::Open { rate } if !(rate.is_finite() && rate > 0.0) => {
+        }
+        match (self.rate, self.mode) {
+            (Some(rate), _) if !(rate.is_finite() && rate > 0.0) => {
                 return bad("--rate must be a positive number of requests per second")
             }
+            (Some(_), Mode::Pipelined { .. }) => return bad(
+                "--rate (open loop) works with --mode closed or conn-per-request, not pipelined",
+            ),
             _ => {}
         }
         if self.source_addrs == 0 {
@@ -291,12 +295,20 @@ mod tests {
             .to_string()
             .contains("--requests"));
         let mut c = RunConfig::new(addr, Workload::post("/", 1, 1));
-        c.mode = Mode::Open { rate: 0.0 };
+        c.rate = Some(0.0);
         assert!(c
             .validate()
             .expect_err("rate")
             .to_string()
             .contains("--rate"));
+        c.rate = Some(100.0);
+        c.mode = Mode::Pipelined { depth: 4 };
+        assert!(c
+            .validate()
+            .expect_err("paced pipelining")
+            .to_string()
+            .contains("--rate"));
+        c.rate = None;
         c.mode = Mode::Pipelined { depth: 0 };
         assert!(c
             .validate()

@@ -4,12 +4,17 @@
 //! `schema`, `config` (the run's settings), `elapsed_s` (first measured send to last
 //! measured answer), `completed` (measured answers), `ok` (2xx), `rate` (answers/s),
 //! `statuses` (code -> count), `errors` (kind -> count), `latency_us` (count, mean, p50, p90,
-//! p99, p999, max), `connects`, `source_addrs`, `timeline` ([{second, answered, errors}]),
-//! `stall` (null, or {at_s, outstanding, waited_s, server}).
+//! p99, p999, max; open loop: from each request's intended send time), `service_us` (open
+//! loop: the same from each request's actual send, uncorrected; else null), `schedule`
+//! (open loop: {offered_rate, sent, behind, fell_behind, lag_us, client_lag_us}; else
+//! null), `connects`, `source_addrs`, `timeline` ([{second, answered, errors}]), `stall`
+//! (null, or {at_s, outstanding, waited_s, server}).
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Duration;
+
+use hdrhistogram::Histogram;
 
 use super::server_facts::ServerFacts;
 use super::stats::{ErrorKind, Stats};
@@ -29,7 +34,8 @@ pub struct Stall {
     pub server: Option<ServerFacts>,
 }
 
-#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
+/// Percentiles of a histogram of µs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Latency {
     pub count: u64,
     pub mean: f64,
@@ -38,6 +44,71 @@ pub struct Latency {
     pub p99: u64,
     pub p999: u64,
     pub max: u64,
+}
+
+impl Latency {
+    pub fn of(h: &Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return Self::default();
+        }
+        Self {
+            count: h.len(),
+            mean: h.mean(),
+            p50: h.value_at_quantile(0.5),
+            p90: h.value_at_quantile(0.9),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            max: h.max(),
+        }
+    }
+}
+
+/// An open-loop run against its schedule.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Schedule {
+    /// The rate asked for, requests/s.
+    pub offered_rate: f64,
+    /// Measured requests sent.
+    pub sent: u64,
+    /// How far behind its schedule the last measured request went out, as a fraction of
+    /// the measured duration (0.02: the schedule's last slot was sent 2 % of the run late;
+    /// the rate actually offered was about `offered_rate / (1 + behind)`).
+    pub behind: f64,
+    /// `behind` above 1 %: this run did not offer the rate it was asked to, so its
+    /// latencies are not the server's at that rate.
+    pub fell_behind: bool,
+    /// Delay from each intended send to the send, µs.
+    pub lag_us: Latency,
+    /// The load generator's own part of it: from when the connection was free (its last
+    /// answer in, or the slot, whichever was later) to the send. The rest was spent
+    /// waiting for the server's previous answer on that connection.
+    pub client_lag_us: Latency,
+}
+
+/// How much behind schedule a run may end before it is marked as having fallen behind.
+pub const BEHIND_LIMIT: f64 = 0.01;
+
+impl Schedule {
+    /// Who held the schedule up, if it fell behind: the load generator when most of the
+    /// delay came after connections were free to send, else the server.
+    pub fn behind_cause(&self) -> Option<&'static str> {
+        self.fell_behind
+            .then_some(if self.client_lag_us.mean > 0.5 * self.lag_us.mean {
+                "load generator"
+            } else {
+                "server"
+            })
+    }
+}
+
+/// The merged histograms behind a report's percentiles (not serialised: written as
+/// `.hgrm` files by whoever needs them).
+#[derive(Debug, Clone)]
+pub struct Histograms {
+    /// From the intended send (open loop) or the send (closed loop).
+    pub latency: Histogram<u64>,
+    /// From the actual send.
+    pub service: Histogram<u64>,
 }
 
 #[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
@@ -74,6 +145,14 @@ pub struct Report {
     pub statuses: BTreeMap<u16, u64>,
     pub errors: BTreeMap<String, u64>,
     pub latency_us: Latency,
+    /// Open loop: uncorrected service time (from each request's actual send).
+    #[serde(default)]
+    pub service_us: Option<Latency>,
+    /// Open loop: how the run kept to its schedule.
+    #[serde(default)]
+    pub schedule: Option<Schedule>,
+    #[serde(skip)]
+    pub histograms: Option<Box<Histograms>>,
     pub connects: u64,
     /// Source addresses connection-per-request rotated over (1 = no spreading).
     pub source_addrs: u8,
@@ -90,14 +169,18 @@ fn kind_name(k: ErrorKind) -> String {
 
 impl Report {
     pub fn build(cfg: &RunConfig, s: &Stats, elapsed: Duration, stall: Option<Stall>) -> Self {
-        let h = &s.latency;
-        let q = |x: f64| {
-            if h.is_empty() {
-                0
-            } else {
-                h.value_at_quantile(x)
+        let schedule = cfg.rate.map(|offered_rate| {
+            let span = cfg.duration.unwrap_or(s.last_slot).as_secs_f64().max(1e-9);
+            let behind = s.last_send.saturating_sub(s.last_slot).as_secs_f64() / span;
+            Schedule {
+                offered_rate,
+                sent: s.lag.len(),
+                behind,
+                fell_behind: behind > BEHIND_LIMIT,
+                lag_us: Latency::of(&s.lag),
+                client_lag_us: Latency::of(&s.client_lag),
             }
-        };
+        });
         let completed = s.responses();
         let spread = cfg.mode == Mode::ConnPerRequest
             && matches!(cfg.addr.ip(), std::net::IpAddr::V4(ip) if ip.is_loopback());
@@ -114,10 +197,7 @@ impl Report {
                 method: cfg.workload.method.clone(),
                 path: cfg.workload.path.clone(),
                 body_size: cfg.workload.body.len(),
-                rate: match cfg.mode {
-                    Mode::Open { rate } => Some(rate),
-                    _ => None,
-                },
+                rate: cfg.rate,
                 depth: cfg.mode.depth(),
             },
             elapsed_s: elapsed.as_secs_f64(),
@@ -130,15 +210,13 @@ impl Report {
             },
             statuses: s.statuses.clone(),
             errors: s.errors.iter().map(|(k, v)| (kind_name(*k), *v)).collect(),
-            latency_us: Latency {
-                count: h.len(),
-                mean: if h.is_empty() { 0.0 } else { h.mean() },
-                p50: q(0.5),
-                p90: q(0.9),
-                p99: q(0.99),
-                p999: q(0.999),
-                max: if h.is_empty() { 0 } else { h.max() },
-            },
+            latency_us: Latency::of(&s.latency),
+            service_us: cfg.rate.map(|_| Latency::of(&s.service)),
+            schedule,
+            histograms: Some(Box::new(Histograms {
+                latency: s.latency.clone(),
+                service: s.service.clone(),
+            })),
             connects: s.connects,
             source_addrs: if spread { cfg.source_addrs.max(1) } else { 1 },
             timeline: s
@@ -194,6 +272,12 @@ impl Report {
             "target {}  mode {}  {} connections on {} threads  body {} B",
             c.target, c.mode, c.connections, c.threads, c.body_size
         )?;
+        if let Some(r) = c.rate {
+            writeln!(
+                w,
+                "open loop at {r} req/s (latency from each request's intended send time)"
+            )?;
+        }
         if self.source_addrs > 1 {
             writeln!(
                 w,
@@ -206,12 +290,36 @@ impl Report {
             "{} answers in {:.3} s = {:.0} req/s ({} 2xx)",
             self.completed, self.elapsed_s, self.rate, self.ok
         )?;
-        let l = &self.latency_us;
-        writeln!(
-            w,
-            "latency µs: p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  mean {:.0}",
-            l.p50, l.p90, l.p99, l.p999, l.max, l.mean
-        )?;
+        let line = |w: &mut dyn Write, what: &str, l: &Latency| {
+            writeln!(
+                w,
+                "{what} µs: p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  mean {:.0}",
+                l.p50, l.p90, l.p99, l.p999, l.max, l.mean
+            )
+        };
+        match &self.service_us {
+            None => line(w, "latency", &self.latency_us)?,
+            Some(service) => {
+                line(
+                    w,
+                    "latency (corrected, from intended send)",
+                    &self.latency_us,
+                )?;
+                line(w, "service time (uncorrected, from send)", service)?;
+            }
+        }
+        if let Some(sc) = &self.schedule {
+            writeln!(
+                w,
+                "schedule: {} sent; last slot sent {:.2} % of the run late{}; lag from slot p99 {} µs, the load generator's own p99 {} µs",
+                sc.sent,
+                sc.behind * 100.0,
+                sc.behind_cause()
+                    .map_or(String::new(), |c| format!(" — FELL BEHIND (held up by the {c})")),
+                sc.lag_us.p99,
+                sc.client_lag_us.p99
+            )?;
+        }
         writeln!(w, "statuses: {}", fmt_map(&self.statuses))?;
         writeln!(
             w,

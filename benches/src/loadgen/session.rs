@@ -20,6 +20,7 @@ use tokio::sync::watch;
 use super::connection::Connection;
 use super::net::{connect, idle_and_open};
 use super::output::Report;
+use super::pacer::tighten_timer_slack;
 use super::shared::{Progress, Shared};
 use super::stats::Stats;
 use super::watchdog::watch;
@@ -123,6 +124,20 @@ impl Session {
         let mut cfg = self.cfg.clone();
         cfg.requests = requests;
         cfg.duration = duration;
+        self.run_with(cfg)
+    }
+
+    /// One open-loop run of `duration` at `rate` requests/s over the session's
+    /// connections (whatever its configured pacing).
+    pub fn run_paced(&mut self, rate: f64, duration: Duration) -> Result<Report, LoadError> {
+        let mut cfg = self.cfg.clone();
+        cfg.rate = Some(rate);
+        cfg.requests = None;
+        cfg.duration = Some(duration);
+        self.run_with(cfg)
+    }
+
+    fn run_with(&mut self, cfg: RunConfig) -> Result<Report, LoadError> {
         cfg.validate()?;
         let threads = self.workers.len();
         let (abort, _) = watch::channel(false);
@@ -207,6 +222,7 @@ fn thread_main(
             return;
         }
     };
+    tighten_timer_slack();
     let per_request = cfg.mode == Mode::ConnPerRequest;
     let mut streams: Vec<Option<TcpStream>> = (0..conns).map(|_| None).collect();
     // Connects not yet counted in a run's stats.

@@ -42,15 +42,32 @@ impl ErrorKind {
 }
 
 /// Latency histogram bounds: 1 µs to 1 h, 3 significant figures (values in µs).
-fn histogram() -> Histogram<u64> {
+pub fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("static histogram bounds")
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// One thread's measurements.
 #[derive(Debug, Clone)]
 pub struct Stats {
-    /// Latency of each measured response, in µs.
+    /// Latency of each measured response, in µs: from its intended send time in an open
+    /// loop (coordinated-omission corrected), from its send in a closed one.
     pub latency: Histogram<u64>,
+    /// Service time of each measured response, in µs: from when it was actually sent
+    /// (connect included for connection per request). Uncorrected.
+    pub service: Histogram<u64>,
+    /// Open loop: how late each measured request went out after its intended send, µs.
+    pub lag: Histogram<u64>,
+    /// Open loop: the part of `lag` the load generator caused itself — the time from when
+    /// the connection was free (its last answer in, or the slot, whichever was later) to
+    /// the send. The rest of the lag was spent waiting for the server's previous answer.
+    pub client_lag: Histogram<u64>,
+    /// Open loop, since measuring started: the latest intended send, the latest actual one.
+    pub last_slot: Duration,
+    pub last_send: Duration,
     /// Responses by status code.
     pub statuses: BTreeMap<u16, u64>,
     /// Requests that got no response, by why.
@@ -65,6 +82,11 @@ impl Default for Stats {
     fn default() -> Self {
         Self {
             latency: histogram(),
+            service: histogram(),
+            lag: histogram(),
+            client_lag: histogram(),
+            last_slot: Duration::ZERO,
+            last_send: Duration::ZERO,
             statuses: BTreeMap::new(),
             errors: BTreeMap::new(),
             timeline: Vec::new(),
@@ -82,15 +104,24 @@ impl Stats {
         &mut self.timeline[s]
     }
 
-    /// A response with `status`, `latency` after its (intended) send, `at` after the start.
-    pub fn response(&mut self, status: u16, latency: Duration, at: Duration) {
-        self.latency.saturating_record(
-            u64::try_from(latency.as_micros())
-                .unwrap_or(u64::MAX)
-                .max(1),
-        );
+    /// A response with `status`, `latency` after its (intended) send, `service` after its
+    /// actual send, `at` after the start.
+    pub fn response(&mut self, status: u16, latency: Duration, service: Duration, at: Duration) {
+        self.latency.saturating_record(micros(latency).max(1));
+        self.service.saturating_record(micros(service).max(1));
         *self.statuses.entry(status).or_default() += 1;
         self.second(at).0 += 1;
+    }
+
+    /// Open loop: a measured request intended for `slot` went out at `sent`; its connection
+    /// was free from `free` on. Times since measuring started.
+    pub fn sent_on_schedule(&mut self, slot: Duration, free: Duration, sent: Duration) {
+        self.lag
+            .saturating_record(micros(sent.saturating_sub(slot)));
+        self.client_lag
+            .saturating_record(micros(sent.saturating_sub(slot.max(free))));
+        self.last_slot = self.last_slot.max(slot);
+        self.last_send = self.last_send.max(sent);
     }
 
     /// `n` requests that got no response.
@@ -103,6 +134,11 @@ impl Stats {
     pub fn merge(&mut self, other: &Stats) {
         // Same bounds on both sides: addition cannot fail.
         let _ = self.latency.add(&other.latency);
+        let _ = self.service.add(&other.service);
+        let _ = self.lag.add(&other.lag);
+        let _ = self.client_lag.add(&other.client_lag);
+        self.last_slot = self.last_slot.max(other.last_slot);
+        self.last_send = self.last_send.max(other.last_send);
         for (k, v) in &other.statuses {
             *self.statuses.entry(*k).or_default() += v;
         }
@@ -142,10 +178,16 @@ mod tests {
         let mut a = Stats::default();
         let mut b = Stats::default();
         for i in 1..=1000u64 {
-            a.response(202, Duration::from_micros(i), Duration::from_millis(100));
+            a.response(
+                202,
+                Duration::from_micros(i),
+                Duration::from_micros(i),
+                Duration::from_millis(100),
+            );
             b.response(
                 503,
                 Duration::from_micros(1000 + i),
+                Duration::from_micros(i),
                 Duration::from_millis(1500),
             );
         }
@@ -158,6 +200,26 @@ mod tests {
         let p50 = a.latency.value_at_quantile(0.5);
         assert!((995..=1005).contains(&p50), "p50 {p50}");
         assert_eq!(a.latency.max(), a.latency.highest_equivalent(2000));
+        assert_eq!(a.service.max(), a.service.highest_equivalent(1000));
+        assert_eq!(a.service.len(), 2000);
+        let mut c = Stats::default();
+        c.sent_on_schedule(
+            Duration::from_millis(10),
+            Duration::from_millis(12),
+            Duration::from_millis(13),
+        );
+        a.merge(&c);
+        assert_eq!(
+            a.lag.max(),
+            a.lag.highest_equivalent(3000),
+            "3 ms after the slot"
+        );
+        assert_eq!(
+            a.client_lag.max(),
+            a.client_lag.highest_equivalent(1000),
+            "1 ms after the connection was free"
+        );
+        assert_eq!(a.last_send, Duration::from_millis(13));
         assert_eq!(a.timeline, vec![(1000, 0), (1000, 0), (0, 3)]);
     }
 

@@ -182,8 +182,7 @@ pub fn markdown(a_name: &str, a: &Summary, b_name: &str, b: &Summary) -> String 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{Paired, RunSetup, RuntimeResult, WorkloadResult, SCHEMA};
-    use crate::results::Tally;
+    use crate::report::Paired;
     use crate::server::Runtime;
     use crate::workload::Spec;
 
@@ -193,49 +192,9 @@ mod tests {
             "body_size": 100, "server_args": [], "runtimes": ["tokio", "uring"]
         }))
         .expect("spec");
-        let rt = |runtime: Runtime, est: f64| RuntimeResult {
-            runtime,
-            label: runtime.label().into(),
-            thrpt: Some(Interval {
-                lower: est * 0.95,
-                estimate: est,
-                upper: est * 1.05,
-            }),
-            latency: None,
-            latency_pass_rate: None,
-            cpu_us_per_request: None,
-            rounds: Vec::new(),
-            rounds_cpu_us: Vec::new(),
-            mechanism: None,
-            syscalls_unavailable: None,
-            server_ready: None,
-            server_flags: Vec::new(),
-            round_samples: Vec::new(),
-            tally: Tally::default(),
-            verification: None,
-            skipped: None,
-        };
-        let mut runtimes = vec![rt(Runtime::Tokio, tokio)];
-        if let Some(u) = uring {
-            runtimes.push(rt(Runtime::Uring, u));
-        }
-        Summary {
-            schema: SCHEMA.into(),
-            generated_at: "t".into(),
-            setup: RunSetup::default(),
-            env: Default::default(),
-            workloads: vec![WorkloadResult {
-                assessment: None,
-                criterion_drift: None,
-                spec,
-                runtimes,
-                ratio_uring_tokio: None,
-                ratio_uring_tokio_per_core: None,
-                paired_uring_tokio: None,
-                paired_cpu_uring_tokio: None,
-            }],
-            problems: vec![],
-        }
+        let mut thrpt = vec![(Runtime::Tokio, tokio)];
+        thrpt.extend(uring.map(|u| (Runtime::Uring, u)));
+        crate::report::summary::test_summary(spec, &thrpt)
     }
 
     #[test]

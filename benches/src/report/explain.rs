@@ -33,6 +33,7 @@ pub fn verdicts(s: &Summary, d: &mut Document) {
         "rounds",
         "client-bound rounds",
         "criterion's ratio",
+        "capacity at a p99 objective (latency curve)",
     ]);
     for w in &s.workloads {
         let Some(a) = &w.assessment else {
@@ -44,6 +45,7 @@ pub fn verdicts(s: &Summary, d: &mut Document) {
                 "0".into(),
                 "—".into(),
                 "—".into(),
+                super::curves::capacity_cell(s, w),
             ]);
             continue;
         };
@@ -71,6 +73,7 @@ pub fn verdicts(s: &Summary, d: &mut Document) {
             a.rounds.to_string().into(),
             a.client_bound_rounds.to_string().into(),
             criterion,
+            super::curves::capacity_cell(s, w),
         ]);
     }
     d.table(t);

@@ -360,7 +360,12 @@ svg .one{{stroke:#000;stroke-width:1}}svg .band{{stroke:#666;stroke-dasharray:4 
     }
     o.push_str("</p><h2>Throughput (req/s, 95% interval)</h2>");
     o.push_str(&throughput_chart(s, &labels));
-    o.push_str("<h2>Latency (fixed-duration pass): p50 ▮ p99 ▮ p99.9 ●</h2>");
+    let curves = super::curve_chart::charts(s);
+    if !curves.is_empty() {
+        o.push_str("<h2>Latency under a fixed load (open loop, corrected)</h2>");
+        o.push_str(&curves);
+    }
+    o.push_str("<h2>Latency at saturation (closed-loop pass): p50 ▮ p99 ▮ p99.9 ●</h2>");
     o.push_str(&latency_chart(s, &labels));
     // The same tables as summary.md, from the same document.
     o.push_str("<h2>Tables</h2>");

@@ -74,6 +74,7 @@ pub fn details(s: &Summary) -> Document {
     let mut d = Document::default();
     throughput(s, &mut d);
     rounds(s, &mut d);
+    super::curves::section(s, &mut d);
     latency(s, &mut d);
     explain::mechanism(s, &mut d);
     explain::ring_setups(s, &mut d);
@@ -153,7 +154,7 @@ fn rounds(s: &Summary, d: &mut Document) {
 }
 
 fn latency(s: &Summary, d: &mut Document) {
-    d.heading("Latency (µs) from a fixed-duration pass per runtime");
+    d.heading("Latency (µs) at saturation: a closed-loop pass per runtime");
     let mut t = Table::new([
         "workload",
         "runtime",

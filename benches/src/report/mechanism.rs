@@ -3,6 +3,7 @@
 //! who was the limit (server and load-side CPU shares, the host's steal). Medians over the
 //! rounds, so one disturbed round does not move them.
 
+use crate::analysis::median;
 use crate::results::RoundSample;
 
 /// Medians over a runtime's rounds; per request unless said otherwise.
@@ -26,27 +27,13 @@ pub struct Mechanism {
     pub client_bound_rounds: usize,
 }
 
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    v.retain(|x| x.is_finite());
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    })
-}
-
 impl Mechanism {
     pub fn from_rounds(samples: &[RoundSample]) -> Option<Self> {
         if samples.is_empty() {
             return None;
         }
         let m = |f: &dyn Fn(&RoundSample) -> Option<f64>| {
-            median(samples.iter().filter_map(f).collect())
+            median(&samples.iter().filter_map(f).collect::<Vec<f64>>())
         };
         let per_req = |s: &RoundSample, x: Option<f64>| {
             (s.answered > 0).then_some(())?;

@@ -7,10 +7,13 @@
 //! - [`stats`]: intervals and paired ratios; [`criterion`]: criterion's estimates.
 //! - [`env`]: the machine a run was measured on.
 //! - `document` (one table model for both formats), `markdown` (what the summary says),
-//!   `html` (the page and its charts); [`compare`]: two runs side by side.
+//!   `html` (the page and its charts); `curves` and `curve_chart` (the latency curves'
+//!   tables and charts); [`compare`]: two runs side by side.
 
 pub mod compare;
 pub mod criterion;
+mod curve_chart;
+mod curves;
 mod document;
 pub mod env;
 mod explain;
@@ -128,6 +131,8 @@ pub fn build(paths: &Paths) -> Result<Summary> {
                     .as_ref()
                     .map(|r| r.round_samples.clone())
                     .unwrap_or_default(),
+                curve: raw.as_ref().and_then(|r| r.curve.clone()),
+                curve_skipped: raw.as_ref().and_then(|r| r.curve_skipped.clone()),
                 tally: raw.as_ref().map(|r| r.tally).unwrap_or_default(),
                 verification,
                 skipped,

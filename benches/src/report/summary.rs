@@ -8,7 +8,7 @@ use super::mechanism::Mechanism;
 use super::stats::{Interval, Paired};
 use crate::analysis::Assessment;
 use crate::loadgen::Latency;
-use crate::results::{RoundSample, Tally, Verification};
+use crate::results::{Curve, RoundSample, Tally, Verification};
 use crate::server::Runtime;
 use crate::workload::Spec;
 
@@ -32,6 +32,9 @@ pub struct RunSetup {
     /// How verdicts were decided (band, rounds, budget).
     #[serde(default)]
     pub rules: Option<crate::analysis::Rules>,
+    /// The latency curves' plan (rates, durations, objectives).
+    #[serde(default)]
+    pub curves: Option<crate::workload::CurvePlan>,
     /// Whether the servers' syscalls were counted, or why not.
     #[serde(default)]
     pub syscalls: String,
@@ -76,6 +79,12 @@ pub struct RuntimeResult {
     /// Every interleaved round in full.
     #[serde(default)]
     pub round_samples: Vec<RoundSample>,
+    /// The latency curve (open-loop points), and why there is none where the workload has
+    /// one.
+    #[serde(default)]
+    pub curve: Option<Curve>,
+    #[serde(default)]
+    pub curve_skipped: Option<String>,
     pub tally: Tally,
     pub verification: Option<Verification>,
     pub skipped: Option<String>,
@@ -182,5 +191,55 @@ impl Summary {
 
     pub fn runtime(&self, workload: &str, runtime: Runtime) -> Option<&RuntimeResult> {
         self.workload(workload)?.runtime(runtime)
+    }
+}
+
+/// A summary of one workload whose runtimes have criterion intervals of ±5 % around the
+/// given req/s and nothing else: the base for report tests.
+#[cfg(test)]
+pub(crate) fn test_summary(spec: Spec, thrpt: &[(Runtime, f64)]) -> Summary {
+    let runtimes = thrpt
+        .iter()
+        .map(|&(runtime, est)| RuntimeResult {
+            runtime,
+            label: runtime.label().into(),
+            thrpt: Some(Interval {
+                lower: est * 0.95,
+                estimate: est,
+                upper: est * 1.05,
+            }),
+            latency: None,
+            latency_pass_rate: None,
+            cpu_us_per_request: None,
+            rounds: Vec::new(),
+            rounds_cpu_us: Vec::new(),
+            mechanism: None,
+            syscalls_unavailable: None,
+            server_ready: None,
+            server_flags: Vec::new(),
+            round_samples: Vec::new(),
+            curve: None,
+            curve_skipped: None,
+            tally: Tally::default(),
+            verification: None,
+            skipped: None,
+        })
+        .collect();
+    Summary {
+        schema: SCHEMA.into(),
+        generated_at: "t".into(),
+        setup: RunSetup::default(),
+        env: Environment::default(),
+        workloads: vec![WorkloadResult {
+            assessment: None,
+            criterion_drift: None,
+            spec,
+            runtimes,
+            ratio_uring_tokio: None,
+            ratio_uring_tokio_per_core: None,
+            paired_uring_tokio: None,
+            paired_cpu_uring_tokio: None,
+        }],
+        problems: vec![],
     }
 }

@@ -6,7 +6,9 @@
 //! - [`Paths`]: where the workspace, criterion's output and our results live.
 //! - [`RawResult`]: one workload x runtime, `raw/<workload>/<runtime>.json`.
 //! - [`verify`]: the one delivery check (pure: evidence in, verdict out).
+//! - [`Curve`]: a runtime's latency curve (`curve.rs`).
 
+mod curve;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -16,6 +18,7 @@ use anyhow::{Context, Result};
 use crate::loadgen;
 use crate::server::Runtime;
 use crate::workload::{Profile, Spec};
+pub use curve::{Curve, CurvePoint};
 pub use verify::{verify, Evidence, Exit, Landed, Verification};
 
 /// Where the workspace, its target dir and our results live.
@@ -44,10 +47,13 @@ impl Paths {
     }
 
     pub fn raw(&self, workload: &str, runtime: Runtime) -> PathBuf {
-        self.results
-            .join("raw")
-            .join(workload)
+        self.raw_dir(workload)
             .join(format!("{}.json", runtime.label()))
+    }
+
+    /// `raw/<workload>/`: its runtimes' results and their curves' histograms.
+    pub fn raw_dir(&self, workload: &str) -> PathBuf {
+        self.results.join("raw").join(workload)
     }
 }
 
@@ -154,6 +160,12 @@ pub struct RawResult {
     /// Each interleaved round in full, index for index with `rounds`.
     #[serde(default)]
     pub round_samples: Vec<RoundSample>,
+    /// The latency curve (open-loop points), if the workload has one.
+    #[serde(default)]
+    pub curve: Option<Curve>,
+    /// Why the workload's curve was not measured for this runtime.
+    #[serde(default)]
+    pub curve_skipped: Option<String>,
     /// Why syscalls could not be counted (`None`: they were, or no rounds ran).
     #[serde(default)]
     pub syscalls_unavailable: Option<String>,
@@ -190,6 +202,8 @@ impl RawResult {
             rounds: Vec::new(),
             rounds_cpu_us: Vec::new(),
             round_samples: Vec::new(),
+            curve: None,
+            curve_skipped: None,
             syscalls_unavailable: None,
             tally: Tally::default(),
             failed_samples: 0,

@@ -1,13 +1,16 @@
 //! The runner behind `cargo bench`: per workload, every runtime's server is started outside
 //! the timed part, criterion times `iters` requests through the load generator, then
-//! interleaved rounds and a latency pass run, each server is stopped (SIGTERM: it flushes),
-//! and what landed in Kafka is checked ([`crate::results::verify`]).
+//! interleaved rounds (`rounds.rs`), the latency curve (`curve.rs`, open-loop passes, cores
+//! kept awake by `awake.rs`) and a latency pass at saturation run, each server is stopped
+//! (SIGTERM: it flushes), and what landed in Kafka is checked ([`crate::results::verify`]).
 //!
 //! Results land in `results/latest/raw/<workload>/<runtime>.json`; criterion's own estimates
 //! in `target/criterion/<workload>/<runtime>/`. [`crate::report`] joins the two.
 //! The workloads themselves are in [`crate::workload`].
 
+mod awake;
 mod broker;
+mod curve;
 mod rounds;
 mod subject;
 
@@ -17,7 +20,7 @@ use crate::analysis::Rules;
 use crate::layout::Layout;
 use crate::results::{write_json, Paths, RawResult};
 use crate::server::IoUringUnavailable;
-use crate::workload::{Profile, Spec};
+use crate::workload::{CurvePlan, Profile, Spec};
 pub use broker::Broker;
 use subject::Subject;
 
@@ -31,6 +34,8 @@ pub struct RunOptions {
     pub count_syscalls: bool,
     /// Ring flags for every server-uring (`BENCH_URING_FLAGS`).
     pub uring_flags: Vec<String>,
+    /// The latency curves' rates, durations and objectives.
+    pub curves: CurvePlan,
     /// The widest A/A noise floor measured so far in the run: the one that holds for a
     /// workload without a twin of its own.
     pub run_floor: std::cell::Cell<Option<f64>>,
@@ -114,6 +119,14 @@ pub fn run_workload(
             "{}: {} after {taken} interleaved rounds",
             spec.name,
             a.verdict.text()
+        );
+    }
+    if spec.curve {
+        curve::run(
+            &mut live,
+            &opts.curves,
+            &layout.cores(),
+            &paths.raw_dir(&spec.name),
         );
     }
     for (raw, s) in &mut live {

@@ -16,6 +16,15 @@ use crate::syscalls;
 use crate::usage::{self, HostCpu};
 use crate::workload::Spec;
 
+/// What one load sends: a number of requests (a criterion sample), a closed loop for a
+/// time, or an open loop at a rate.
+#[derive(Debug, Clone, Copy)]
+enum Pass {
+    Requests(u64),
+    Closed(Duration),
+    Open { rate: f64, duration: Duration },
+}
+
 /// One runtime's server under test, with its load-generator session and its Kafka topic.
 pub(super) struct Subject {
     pub(super) server: ServerProcess,
@@ -126,7 +135,7 @@ impl Subject {
     pub(super) fn sample(&mut self, iters: u64) -> Duration {
         let measured = match self.failure {
             Some(_) => None,
-            None => self.load(Some(iters), None),
+            None => self.load(Pass::Requests(iters)),
         };
         match measured {
             Some(r) if self.failure.is_none() => Duration::from_secs_f64(r.elapsed_s.max(1e-9)),
@@ -137,12 +146,26 @@ impl Subject {
         }
     }
 
-    /// A fixed-duration run (an interleaved round's turn, or the latency pass), with what
-    /// the server and this process used over it.
+    /// A closed-loop run of `duration` (an interleaved round's turn, or the latency pass),
+    /// with what the server and this process used over it.
     pub(super) fn timed_run(
         &mut self,
         duration: Duration,
     ) -> Option<(loadgen::Report, RoundSample)> {
+        self.measured(Pass::Closed(duration))
+    }
+
+    /// An open-loop run of `duration` at `rate` (a latency curve's point), with what the
+    /// server used over it.
+    pub(super) fn paced_run(
+        &mut self,
+        rate: f64,
+        duration: Duration,
+    ) -> Option<(loadgen::Report, RoundSample)> {
+        self.measured(Pass::Open { rate, duration })
+    }
+
+    fn measured(&mut self, pass: Pass) -> Option<(loadgen::Report, RoundSample)> {
         if self.failure.is_some() {
             return None;
         }
@@ -156,7 +179,7 @@ impl Subject {
             count(&self.syscalls),
         );
         let t0 = Instant::now();
-        let report = self.load(None, Some(duration))?;
+        let report = self.load(pass)?;
         let wall = t0.elapsed().as_secs_f64();
         let (server1, me1, host1, sys1) = (
             usage::process(pid),
@@ -196,12 +219,13 @@ impl Subject {
 
     /// Runs a load, counts what it got, and remembers the first failure. A stalled run's
     /// report is still returned (and counted): it says what was measured before the stall.
-    fn load(
-        &mut self,
-        requests: Option<u64>,
-        duration: Option<Duration>,
-    ) -> Option<loadgen::Report> {
-        match self.session.run(requests, duration) {
+    fn load(&mut self, pass: Pass) -> Option<loadgen::Report> {
+        let result = match pass {
+            Pass::Requests(n) => self.session.run(Some(n), None),
+            Pass::Closed(d) => self.session.run(None, Some(d)),
+            Pass::Open { rate, duration } => self.session.run_paced(rate, duration),
+        };
+        match result {
             Ok(r) => {
                 self.tally.add(&r);
                 Some(r)

@@ -1,0 +1,82 @@
+//! A runtime's latency curve as a run records it: open-loop points at fixed offered rates,
+//! each with corrected and uncorrected percentiles, how the schedule was kept, and what the
+//! server spent; plus where its raw histograms were written.
+
+use crate::analysis::capacity::{self, Capacity};
+use crate::loadgen::{Latency, Schedule};
+
+/// One offered rate, one runtime.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CurvePoint {
+    /// The offered rate as a fraction of the curve's base rate.
+    pub fraction: f64,
+    /// Requests/s asked of the load generator.
+    pub offered: f64,
+    /// Answers/s that came back over the measured span.
+    pub achieved: f64,
+    /// From each request's intended send time (coordinated-omission corrected), µs.
+    pub corrected: Latency,
+    /// From each request's actual send (uncorrected service time), µs.
+    pub uncorrected: Latency,
+    /// How the load generator kept to the schedule.
+    pub schedule: Schedule,
+    /// Requests without an answer, and answers that were not 2xx.
+    pub errors: u64,
+    pub non_2xx: u64,
+    /// The server's CPU µs per answered request over the point (all its threads).
+    pub cpu_us_per_request: Option<f64>,
+    /// Server CPU / (wall x its cores), and the host's steal, over the point.
+    pub server_share: Option<f64>,
+    pub steal: Option<f64>,
+    /// The point's histograms, relative to the runtime's raw folder: `.hgrm` corrected and
+    /// uncorrected (the interval log beside them holds both, whole).
+    pub hgrm: Vec<String>,
+}
+
+impl CurvePoint {
+    /// Measured the server at its offered rate: on schedule, every request answered 2xx.
+    pub fn usable(&self) -> bool {
+        !self.schedule.fell_behind && self.errors == 0 && self.non_2xx == 0
+    }
+
+    /// Why the point does not show the server's latency at its rate, if it does not.
+    pub fn unusable_because(&self) -> Option<String> {
+        if let Some(cause) = self.schedule.behind_cause() {
+            return Some(format!(
+                "fell behind its schedule by {:.1} % (held up by the {cause})",
+                self.schedule.behind * 100.0
+            ));
+        }
+        (self.errors + self.non_2xx > 0)
+            .then(|| format!("{} errors, {} non-2xx answers", self.errors, self.non_2xx))
+    }
+}
+
+/// A runtime's curve on one workload.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Curve {
+    /// The rate the fractions are of (req/s), and where it came from.
+    pub base_rate: f64,
+    pub base_from: String,
+    /// Cores were kept awake by idle-priority spinners during the passes.
+    pub cores_awake: bool,
+    /// The interval log with every point's histograms (relative to the raw folder).
+    pub hlog: Option<String>,
+    pub points: Vec<CurvePoint>,
+}
+
+impl Curve {
+    /// The highest offered rate whose p99 (corrected) stays within `objective_us`.
+    pub fn capacity_at(&self, objective_us: u64) -> Option<Capacity> {
+        let points: Vec<capacity::Point> = self
+            .points
+            .iter()
+            .map(|p| capacity::Point {
+                offered: p.offered,
+                p99_us: p.corrected.p99,
+                usable: p.usable(),
+            })
+            .collect();
+        capacity::capacity_at(&points, objective_us)
+    }
+}

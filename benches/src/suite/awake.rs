@@ -1,0 +1,134 @@
+//! Cores kept awake during the latency curves: one spinning thread per core at
+//! `SCHED_IDLE` priority, which runs only when nothing else on that core wants to.
+//!
+//! Why: on a VM a core with nothing to run halts, and waking it again goes through the
+//! hypervisor. Measured on the 2-core dev VM (Firecracker, guest halt-polling off), an
+//! open loop at 5k req/s against server-tokio with the null sink: p50 13–17 ms and p99
+//! 240 ms with idle cores, p50 77–81 µs and p99 2–3 ms with these spinners (same binaries,
+//! minutes apart). Saturating loads never idle a core, so only the curves' lower rates are
+//! affected, but there the idle cores' wake-up would be all the curve measured, for both
+//! runtimes alike. A spinner yields the core the moment a server or load thread wakes (an
+//! idle-class task is preempted by any other), and it is in this process, so the servers'
+//! CPU accounting does not see it. `BENCH_CURVE_AWAKE=0` measures with idle cores.
+
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crate::layout::set_affinity;
+
+/// Spinners running until dropped.
+#[derive(Debug)]
+pub(super) struct KeepAwake {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl KeepAwake {
+    /// One spinner per core in `cores`. A spinner that cannot be pinned or made idle-class
+    /// stops at once (it must never compete with the measured threads); the returned text
+    /// says so.
+    pub fn start(cores: &[usize]) -> (Self, Option<String>) {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = std::sync::mpsc::channel::<Option<String>>();
+        let threads = cores
+            .iter()
+            .map(|&core| {
+                let (stop, tx) = (stop.clone(), tx.clone());
+                std::thread::Builder::new()
+                    .name(format!("awake-{core}"))
+                    .spawn(move || {
+                        let setup = set_affinity(&[core])
+                            .map_err(|e| format!("core {core}: pinning: {e}"))
+                            .and_then(|()| {
+                                idle_class().map_err(|e| format!("core {core}: SCHED_IDLE: {e}"))
+                            });
+                        let failed = setup.err();
+                        let _ = tx.send(failed.clone());
+                        // The starter reads until every sender is gone.
+                        drop(tx);
+                        if failed.is_some() {
+                            return;
+                        }
+                        while !stop.load(Relaxed) {
+                            std::hint::spin_loop();
+                        }
+                    })
+            })
+            .filter_map(Result::ok)
+            .collect::<Vec<_>>();
+        drop(tx);
+        let problems: Vec<String> = rx.iter().flatten().collect();
+        let started = threads.len();
+        let mut note = (!problems.is_empty()).then(|| problems.join("; "));
+        if started < cores.len() {
+            note = Some(format!(
+                "{} of {} spinner threads could not be started{}",
+                cores.len() - started,
+                cores.len(),
+                note.map_or(String::new(), |n| format!("; {n}"))
+            ));
+        }
+        (Self { stop, threads }, note)
+    }
+}
+
+impl Drop for KeepAwake {
+    fn drop(&mut self) {
+        self.stop.store(true, Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Moves the calling thread to the idle scheduling class.
+fn idle_class() -> std::io::Result<()> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: pid 0 is the calling thread; `param` is a valid sched_param.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spinners_are_idle_class_on_their_core_and_stop_when_dropped() {
+        let cores = crate::layout::allowed_cpus();
+        let (awake, note) = KeepAwake::start(&cores[..1]);
+        assert_eq!(note, None);
+        assert_eq!(awake.threads.len(), 1);
+        // The spinner's scheduling class, read from /proc: policy 5 is SCHED_IDLE.
+        let me = std::process::id();
+        let policies: Vec<String> = std::fs::read_dir(format!("/proc/{me}/task"))
+            .expect("tasks")
+            .flatten()
+            .filter(|t| {
+                std::fs::read_to_string(t.path().join("comm"))
+                    .is_ok_and(|c| c.trim() == format!("awake-{}", cores[0]))
+            })
+            .map(|t| {
+                let stat = std::fs::read_to_string(t.path().join("stat")).expect("stat");
+                // Field 41 (policy), counted after the ")" that ends the command name.
+                let after = &stat[stat.rfind(')').expect("comm") + 2..];
+                after.split(' ').nth(38).expect("policy").to_string()
+            })
+            .collect();
+        assert_eq!(policies, ["5"], "one spinner, SCHED_IDLE");
+        drop(awake);
+        let left = std::fs::read_dir(format!("/proc/{me}/task"))
+            .expect("tasks")
+            .flatten()
+            .filter(|t| {
+                std::fs::read_to_string(t.path().join("comm"))
+                    .is_ok_and(|c| c.trim().starts_with("awake-"))
+            })
+            .count();
+        assert_eq!(left, 0, "spinners stopped and joined");
+    }
+}
