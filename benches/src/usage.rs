@@ -49,6 +49,15 @@ fn stat_times(stat: &str) -> Option<(u64, u64)> {
     Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?))
 }
 
+/// CPU time (user + system) of thread `tid` of this process; `None` if it is gone.
+pub fn own_thread_cpu(tid: i32) -> Option<Duration> {
+    let (ut, st) =
+        stat_times(&std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?)?;
+    Some(Duration::from_nanos(
+        (ut + st) * 1_000_000_000 / clock_ticks(),
+    ))
+}
+
 /// `pid`'s usage now; `None` if the process is gone.
 pub fn process(pid: u32) -> Option<Usage> {
     let (ut, st) = stat_times(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)?;

@@ -81,7 +81,7 @@ pub fn section(s: &Summary, d: &mut Document) {
     d.heading("Latency under a fixed load: open-loop curves");
     let plan = s.setup.curves.as_ref();
     d.para(format!(
-        "Each point is an open-loop pass: requests sent on a fixed schedule at the offered rate whether or not earlier answers came back, {} measured after {} of warm-up on the same schedule, at fractions ({}) of a base rate: the lower runtime's median rate in this workload's interleaved rounds. At each rate the runtimes ran back to back, in alternating order. Corrected latency is measured from each request's intended send time (what a client with that arrival rate would see; wrk2's correction for coordinated omission); uncorrected is the service time from the actual send. “Load generator's delay” is the part of the wait the load generator caused itself (its connection was free, it was late to send). A point that fell more than 1 % of its length behind its schedule, or had errors, is marked and not read as the server's latency at that rate. Cores were {} during the passes.",
+        "Each point is an open-loop pass: requests sent on a fixed schedule at the offered rate whether or not earlier answers came back, {} measured after {} of warm-up on the same schedule, at fractions ({}) of a base rate: the lower runtime's median rate in this workload's interleaved rounds. At each rate the runtimes ran back to back, in alternating order. Corrected latency is measured from each request's intended send time (what a client with that arrival rate would see; wrk2's correction for coordinated omission); uncorrected is the service time from the actual send. “Load generator's delay” is the part of the wait the load generator caused itself (its connection was free, it was late to send); “load side CPU” is how busy the load generator's and embedded broker's cores were (the keep-awake spinners excluded): near 100 % the point measures the client too. A point that fell more than 1 % of its length behind its schedule, or had errors, is marked and not read as the server's latency at that rate. Cores were {} during the passes.",
         plan.map_or("—".into(), |p| format!("{:.1} s", p.duration.as_secs_f64())),
         plan.map_or("—".into(), |p| format!("{:.2} s", p.warmup.as_secs_f64())),
         plan.map_or("—".into(), |p| p
@@ -161,6 +161,7 @@ fn points_table(w: &WorkloadResult, d: &mut Document) {
         "p99.9",
         "max",
         "load generator's delay p99",
+        "load side CPU",
         "server CPU µs/req",
         "note",
     ]);
@@ -185,6 +186,8 @@ fn points_table(w: &WorkloadResult, d: &mut Document) {
                 pair(p.corrected.p999, p.uncorrected.p999),
                 pair(p.corrected.max, p.uncorrected.max),
                 p.schedule.client_lag_us.p99.to_string(),
+                p.load_share
+                    .map_or("—".into(), |l| format!("{:.0} %", l * 100.0)),
                 p.cpu_us_per_request
                     .map_or("—".into(), |c| format!("{c:.1}")),
                 p.unusable_because().map_or_else(
@@ -238,6 +241,7 @@ mod tests {
             cpu_us_per_request: Some(20.0),
             server_share: None,
             steal: None,
+            load_share: Some(0.5),
             hgrm: Vec::new(),
         }
     }

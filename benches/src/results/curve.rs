@@ -5,6 +5,10 @@
 use crate::analysis::capacity::{self, Capacity};
 use crate::loadgen::{Latency, Schedule};
 
+/// The load side's CPU share at which a point that fell behind is the client's limit too
+/// (the rounds call a load side at 90 % saturated: [`crate::analysis::verdict::client_bound`]).
+pub const LOAD_SATURATED: f64 = 0.9;
+
 /// One offered rate, one runtime.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CurvePoint {
@@ -28,6 +32,10 @@ pub struct CurvePoint {
     /// Server CPU / (wall x its cores), and the host's steal, over the point.
     pub server_share: Option<f64>,
     pub steal: Option<f64>,
+    /// The load side's CPU (load generator and embedded broker: this process without the
+    /// keep-awake spinners) / (wall x its cores) over the point.
+    #[serde(default)]
+    pub load_share: Option<f64>,
     /// The point's histograms, relative to the runtime's raw folder: `.hgrm` corrected and
     /// uncorrected (the interval log beside them holds both, whole).
     pub hgrm: Vec<String>,
@@ -42,10 +50,16 @@ impl CurvePoint {
     /// Why the point does not show the server's latency at its rate, if it does not.
     pub fn unusable_because(&self) -> Option<String> {
         if let Some(cause) = self.schedule.behind_cause() {
-            return Some(format!(
-                "fell behind its schedule by {:.1} % (held up by the {cause})",
-                self.schedule.behind * 100.0
-            ));
+            let behind = self.schedule.behind * 100.0;
+            // A saturated load side reads answers late, and that wait looks like the
+            // server's: say so rather than blame either.
+            return Some(match self.load_share {
+                Some(l) if l >= LOAD_SATURATED => format!(
+                    "fell behind its schedule by {behind:.1} % with the load side's cores {:.0} % busy: the client's limit as much as the server's",
+                    l * 100.0
+                ),
+                _ => format!("fell behind its schedule by {behind:.1} % (held up by the {cause})"),
+            });
         }
         (self.errors + self.non_2xx > 0)
             .then(|| format!("{} errors, {} non-2xx answers", self.errors, self.non_2xx))

@@ -9,11 +9,14 @@
 //! affected, but there the idle cores' wake-up would be all the curve measured, for both
 //! runtimes alike. A spinner yields the core the moment a server or load thread wakes (an
 //! idle-class task is preempted by any other), and it is in this process, so the servers'
-//! CPU accounting does not see it. `BENCH_CURVE_AWAKE=0` measures with idle cores.
+//! CPU accounting does not see it; [`KeepAwake::cpu`] is subtracted from this process's
+//! when the curve says how busy the load side was. `BENCH_CURVE_AWAKE=0` measures with
+//! idle cores.
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crate::layout::set_affinity;
 
@@ -22,6 +25,8 @@ use crate::layout::set_affinity;
 pub(super) struct KeepAwake {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
+    /// The spinning threads' ids (for their CPU time).
+    tids: Vec<i32>,
 }
 
 impl KeepAwake {
@@ -30,7 +35,7 @@ impl KeepAwake {
     /// says so.
     pub fn start(cores: &[usize]) -> (Self, Option<String>) {
         let stop = Arc::new(AtomicBool::new(false));
-        let (tx, rx) = std::sync::mpsc::channel::<Option<String>>();
+        let (tx, rx) = std::sync::mpsc::channel::<Result<i32, String>>();
         let threads = cores
             .iter()
             .map(|&core| {
@@ -43,11 +48,13 @@ impl KeepAwake {
                             .and_then(|()| {
                                 idle_class().map_err(|e| format!("core {core}: SCHED_IDLE: {e}"))
                             });
-                        let failed = setup.err();
-                        let _ = tx.send(failed.clone());
+                        // SAFETY: gettid has no arguments and cannot fail.
+                        let tid = unsafe { libc::gettid() };
+                        let failed = setup.is_err();
+                        let _ = tx.send(setup.map(|()| tid));
                         // The starter reads until every sender is gone.
                         drop(tx);
-                        if failed.is_some() {
+                        if failed {
                             return;
                         }
                         while !stop.load(Relaxed) {
@@ -58,7 +65,13 @@ impl KeepAwake {
             .filter_map(Result::ok)
             .collect::<Vec<_>>();
         drop(tx);
-        let problems: Vec<String> = rx.iter().flatten().collect();
+        let (mut tids, mut problems) = (Vec::new(), Vec::new());
+        for r in rx.iter() {
+            match r {
+                Ok(tid) => tids.push(tid),
+                Err(e) => problems.push(e),
+            }
+        }
         let started = threads.len();
         let mut note = (!problems.is_empty()).then(|| problems.join("; "));
         if started < cores.len() {
@@ -69,7 +82,22 @@ impl KeepAwake {
                 note.map_or(String::new(), |n| format!("; {n}"))
             ));
         }
-        (Self { stop, threads }, note)
+        (
+            Self {
+                stop,
+                threads,
+                tids,
+            },
+            note,
+        )
+    }
+
+    /// CPU time the spinners have used so far.
+    pub fn cpu(&self) -> Duration {
+        self.tids
+            .iter()
+            .filter_map(|&t| crate::usage::own_thread_cpu(t))
+            .sum()
     }
 }
 
@@ -120,6 +148,13 @@ mod tests {
             })
             .collect();
         assert_eq!(policies, ["5"], "one spinner, SCHED_IDLE");
+        // Its CPU time is counted (it spins whenever the core is free).
+        let t0 = awake.cpu();
+        let start = std::time::Instant::now();
+        while awake.cpu() <= t0 && start.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(awake.cpu() > t0, "spinner CPU grows");
         drop(awake);
         let left = std::fs::read_dir(format!("/proc/{me}/task"))
             .expect("tasks")

@@ -13,6 +13,7 @@ use hdrhistogram::Histogram;
 use super::awake::KeepAwake;
 use super::Subject;
 use crate::analysis::median;
+use crate::layout::Layout;
 use crate::loadgen::{hdr, Report};
 use crate::results::{Curve, CurvePoint, RawResult, RoundSample};
 use crate::server::Runtime;
@@ -37,7 +38,7 @@ fn base_rate(live: &[(&mut RawResult, &mut Subject)]) -> Option<(f64, String)> {
 pub(super) fn run(
     live: &mut [(&mut RawResult, &mut Subject)],
     plan: &CurvePlan,
-    cores: &[usize],
+    layout: &Layout,
     raw_dir: &Path,
 ) {
     let curved: Vec<usize> = (0..live.len())
@@ -51,7 +52,7 @@ pub(super) fn run(
         return;
     };
     let (awake, awake_note) = if plan.keep_awake {
-        let (a, note) = KeepAwake::start(cores);
+        let (a, note) = KeepAwake::start(&layout.cores());
         (Some(a), note)
     } else {
         (None, None)
@@ -83,7 +84,13 @@ pub(super) fn run(
             }
             let (raw, subject) = &mut live[i];
             let warm = subject.paced_run(rate, plan.warmup);
+            let spin0 = awake.as_ref().map(KeepAwake::cpu);
             let measured = warm.and_then(|_| subject.paced_run(rate, plan.duration));
+            let spun = awake
+                .as_ref()
+                .map(KeepAwake::cpu)
+                .zip(spin0)
+                .map(|(b, a)| b.saturating_sub(a));
             let Some((report, sample)) = measured else {
                 // The subject holds the failure; its delivery check reports it.
                 failed[i] = true;
@@ -99,8 +106,16 @@ pub(super) fn run(
                 logs[i].push((format!("{pct}-corrected"), h.latency.clone()));
                 logs[i].push((format!("{pct}-uncorrected"), h.service.clone()));
             }
+            // The load side's share, the spinners' CPU taken out.
+            let load_share = sample.load_share.map(|l| {
+                let spin = spun.map_or(0.0, |d| d.as_secs_f64())
+                    / (sample.wall_s * layout.bench_cores() as f64).max(1e-9);
+                (l - spin).max(0.0)
+            });
             if let Some(c) = raw.curve.as_mut() {
-                c.points.push(point(fraction, rate, &report, &sample, hgrm));
+                let mut p = point(fraction, rate, &report, &sample, hgrm);
+                p.load_share = load_share;
+                c.points.push(p);
             }
         }
     }
@@ -140,6 +155,7 @@ fn point(
         cpu_us_per_request: sample.cpu_us_per_request(),
         server_share: sample.server_share,
         steal: sample.steal,
+        load_share: sample.load_share,
         hgrm,
     }
 }

@@ -122,12 +122,7 @@ pub fn run_workload(
         );
     }
     if spec.curve {
-        curve::run(
-            &mut live,
-            &opts.curves,
-            &layout.cores(),
-            &paths.raw_dir(&spec.name),
-        );
+        curve::run(&mut live, &opts.curves, layout, &paths.raw_dir(&spec.name));
     }
     for (raw, s) in &mut live {
         if raw.runtime.is_compared() {
