@@ -156,14 +156,22 @@ mod tests {
         }
         assert!(awake.cpu() > t0, "spinner CPU grows");
         drop(awake);
-        let left = std::fs::read_dir(format!("/proc/{me}/task"))
-            .expect("tasks")
-            .flatten()
-            .filter(|t| {
-                std::fs::read_to_string(t.path().join("comm"))
-                    .is_ok_and(|c| c.trim().starts_with("awake-"))
-            })
-            .count();
-        assert_eq!(left, 0, "spinners stopped and joined");
+        // Joined: the thread has exited, though the kernel may list it in /proc for a
+        // moment longer while it is released.
+        let spinners = || {
+            std::fs::read_dir(format!("/proc/{me}/task"))
+                .expect("tasks")
+                .flatten()
+                .filter(|t| {
+                    std::fs::read_to_string(t.path().join("comm"))
+                        .is_ok_and(|c| c.trim().starts_with("awake-"))
+                })
+                .count()
+        };
+        let start = std::time::Instant::now();
+        while spinners() > 0 && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(spinners(), 0, "spinners stopped and joined");
     }
 }
