@@ -16,7 +16,9 @@ struct Args {
     /// Results folder of a run (holds config.json, env.json, raw/).
     #[arg(long)]
     results: Option<PathBuf>,
-    /// Criterion's output folder (default: target/criterion of this workspace).
+    /// Criterion's output folder (default: target/criterion of this workspace). Read only
+    /// for runs that did not keep their estimates beside their raw results
+    /// (`raw/<workload>/<runtime>.criterion.json`, kept since 2026-11-22).
     #[arg(long)]
     criterion: Option<PathBuf>,
     /// Compare two result folders instead (each with summary.json), e.g.

@@ -1,4 +1,5 @@
-//! Reading criterion's saved estimates (`target/criterion/<group>/<bench>/new/estimates.json`).
+//! Reading criterion's saved estimates (`target/criterion/<group>/<bench>/new/estimates.json`,
+//! or a run's own copy of them: [`crate::results::Paths::keep_estimate`]).
 
 use std::path::Path;
 use std::time::SystemTime;
@@ -15,16 +16,12 @@ pub fn criterion_interval(
     bench: &str,
     not_before: Option<SystemTime>,
 ) -> Option<Interval> {
-    let path = criterion
-        .join(group)
-        .join(bench)
-        .join("new")
-        .join("estimates.json");
-    if let Some(t) = not_before {
-        if std::fs::metadata(&path).ok()?.modified().ok()? < t {
-            return None;
-        }
-    }
+    let path = crate::results::criterion_estimate(criterion, group, bench, not_before)?;
+    interval_from(&path)
+}
+
+/// The req/s interval in an estimates file (criterion's, or a run's kept copy).
+pub fn interval_from(path: &Path) -> Option<Interval> {
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
     // Criterion prints the slope when it has one (linear sampling), else the mean.
     let est = v

@@ -63,11 +63,17 @@ pub fn build(paths: &Paths) -> Result<Summary> {
                 // The A/A twin runs in the interleaved rounds only.
                 _ if !rt.is_compared() => None,
                 (Some(_), None) if failed_samples == 0 => {
-                    let t = criterion_interval(
-                        &paths.criterion,
-                        &spec.name,
-                        rt.label(),
-                        setup.started(),
+                    // The run's own copy first; runs from before copies were kept fall
+                    // back to criterion's folder, refusing estimates older than the run.
+                    let t = criterion::interval_from(&paths.kept_estimate(&spec.name, rt)).or_else(
+                        || {
+                            criterion_interval(
+                                &paths.criterion,
+                                &spec.name,
+                                rt.label(),
+                                setup.started(),
+                            )
+                        },
                     );
                     if t.is_none() {
                         problems.push(format!(
@@ -418,6 +424,41 @@ mod tests {
             "{:?}",
             s.problems
         );
+        let _ = std::fs::remove_dir_all(&paths.root);
+    }
+
+    #[test]
+    fn a_rebuilt_report_reads_the_run_s_own_criterion_estimates() {
+        let paths = results_dir("kept", false, 0);
+        let estimate = |ns: f64| {
+            format!(
+                r#"{{"mean":{{"point_estimate":{ns},"confidence_interval":{{"lower_bound":{},"upper_bound":{}}}}}}}"#,
+                ns * 0.9,
+                ns * 1.1
+            )
+        };
+        // The run kept tokio-uring's estimate (20 µs per request: 50k req/s) with its
+        // results; criterion's folder has since been overwritten by a later run (5 µs).
+        let newer = paths
+            .criterion
+            .join(&catalogue(Profile::Quick)[0].name)
+            .join("tokio-uring")
+            .join("new")
+            .join("estimates.json");
+        std::fs::write(&newer, estimate(5000.0)).expect("newer");
+        let w = catalogue(Profile::Quick).remove(0).name;
+        std::fs::write(paths.kept_estimate(&w, Runtime::Uring), estimate(20000.0)).expect("kept");
+        let s = build(&paths).expect("build");
+        let uring = s.workloads[0].runtimes[1].thrpt.expect("estimate");
+        assert!((uring.estimate - 50_000.0).abs() < 1e-6, "{uring:?}");
+        // Copies are of this run's estimates only.
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+        assert!(!paths.keep_estimate(&w, Runtime::Tokio, later).expect("io"));
+        let earlier = std::time::SystemTime::now() - std::time::Duration::from_secs(30);
+        assert!(paths
+            .keep_estimate(&w, Runtime::Tokio, earlier)
+            .expect("io"));
+        assert!(paths.kept_estimate(&w, Runtime::Tokio).exists());
         let _ = std::fs::remove_dir_all(&paths.root);
     }
 

@@ -12,6 +12,7 @@ mod curve;
 mod verify;
 
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 
@@ -51,10 +52,60 @@ impl Paths {
             .join(format!("{}.json", runtime.label()))
     }
 
+    /// `raw/<workload>/<runtime>.criterion.json`: the run's copy of criterion's estimate,
+    /// so a report rebuilt later from the results folder reads that run's estimate, not
+    /// whatever criterion's folder holds by then.
+    pub fn kept_estimate(&self, workload: &str, runtime: Runtime) -> PathBuf {
+        self.raw_dir(workload)
+            .join(format!("{}.criterion.json", runtime.label()))
+    }
+
+    /// Copies criterion's estimate for `workload`/`runtime`, if written at or after
+    /// `not_before`, to [`Paths::kept_estimate`]. `Ok(false)`: there was none to keep.
+    pub fn keep_estimate(
+        &self,
+        workload: &str,
+        runtime: Runtime,
+        not_before: SystemTime,
+    ) -> std::io::Result<bool> {
+        let Some(src) =
+            criterion_estimate(&self.criterion, workload, runtime.label(), Some(not_before))
+        else {
+            return Ok(false);
+        };
+        let dest = self.kept_estimate(workload, runtime);
+        if let Some(dir) = dest.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::copy(src, dest).map(|_| true)
+    }
+
     /// `raw/<workload>/`: its runtimes' results and their curves' histograms.
     pub fn raw_dir(&self, workload: &str) -> PathBuf {
         self.results.join("raw").join(workload)
     }
+}
+
+/// Criterion's estimates file for one benchmark
+/// (`<criterion>/<group>/<bench>/new/estimates.json`), if it exists and was written at or
+/// after `not_before` (criterion leaves the files of benchmarks that did not run).
+pub fn criterion_estimate(
+    criterion: &Path,
+    group: &str,
+    bench: &str,
+    not_before: Option<SystemTime>,
+) -> Option<PathBuf> {
+    let path = criterion
+        .join(group)
+        .join(bench)
+        .join("new")
+        .join("estimates.json");
+    if let Some(t) = not_before {
+        if std::fs::metadata(&path).ok()?.modified().ok()? < t {
+            return None;
+        }
+    }
+    Some(path)
 }
 
 /// Everything sent to one server, over criterion's runs, the rounds and the latency pass.

@@ -87,6 +87,8 @@ pub fn run_workload(
         subjects.push((raw, subject));
     }
 
+    // Criterion's estimates written from here on are this workload's.
+    let group_started = std::time::SystemTime::now();
     let mut group = c.benchmark_group(&spec.name);
     group
         .throughput(Throughput::Elements(1))
@@ -101,6 +103,18 @@ pub fn run_workload(
         }
     }
     group.finish();
+    // Keep this run's estimates with its results: criterion's folder moves on.
+    for (raw, subject) in &subjects {
+        if subject.is_some() && raw.runtime.is_compared() {
+            if let Err(e) = paths.keep_estimate(&spec.name, raw.runtime, group_started) {
+                problems.push(format!(
+                    "{}/{}: keeping criterion's estimate: {e}",
+                    spec.name,
+                    raw.runtime.label()
+                ));
+            }
+        }
+    }
 
     let mut live: Vec<(&mut RawResult, &mut Subject)> = subjects
         .iter_mut()
