@@ -7,14 +7,11 @@ use std::fmt::Write;
 
 use super::curves::{fmt_us, objectives};
 use super::document::esc;
+use super::html::COLORS;
+use super::markdown::runtime_labels;
 use super::summary::WorkloadResult;
 use super::{human_rate, Summary};
 use crate::loadgen::Latency;
-
-/// Runtime colours, in the order the page's key lists them.
-const COLORS: [&str; 6] = [
-    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2",
-];
 
 /// (label, pick, stroke width, dash pattern) per percentile drawn.
 type Style = (&'static str, fn(&Latency) -> u64, f64, &'static str);
@@ -42,11 +39,15 @@ pub fn charts(s: &Summary) -> String {
 }
 
 fn chart(s: &Summary, w: &WorkloadResult) -> String {
+    // Colours by the page's key, so a runtime has one colour in every chart.
+    let labels = runtime_labels(s);
     let curves: Vec<(usize, &str, &crate::results::Curve)> = w
         .runtimes
         .iter()
-        .enumerate()
-        .filter_map(|(i, r)| Some((i, r.label.as_str(), r.curve.as_ref()?)))
+        .filter_map(|r| {
+            let i = labels.iter().position(|l| l == &r.label).unwrap_or(0);
+            Some((i, r.label.as_str(), r.curve.as_ref()?))
+        })
         .collect();
     let points = || curves.iter().flat_map(|(_, _, c)| c.points.iter());
     let max_rate = points().map(|p| p.offered).fold(1.0f64, f64::max) * 1.05;

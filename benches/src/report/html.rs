@@ -7,7 +7,10 @@ use super::markdown::{self, runtime_labels};
 use super::{human_rate, Summary};
 use crate::analysis::Verdict;
 
-const COLORS: [&str; 3] = ["#1f77b4", "#d62728", "#2ca02c"];
+/// Runtime colours, indexed by [`runtime_labels`] order (the page's key), for every chart.
+pub(super) const COLORS: [&str; 6] = [
+    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2",
+];
 
 /// A workload's name, right-aligned left of its row of bars, centred at `y`.
 fn row_label(o: &mut String, left: f64, y: f64, name: &str) {
@@ -143,11 +146,7 @@ fn latency_chart(s: &Summary, labels: &[String]) -> String {
             r#"<line x1="{0:.1}" x2="{0:.1}" y1="5" y2="{axis_y}" class="g"/><text x="{0:.1}" y="{1}" text-anchor="middle" class="v">{2}</text>"#,
             x(v),
             axis_y + 14.0,
-            if v >= 1000.0 {
-                format!("{} ms", v / 1000.0)
-            } else {
-                format!("{v} µs")
-            }
+            super::curves::fmt_us(v.round() as u64)
         );
         p += 1.0;
     }
