@@ -40,6 +40,13 @@ fn run() -> Result<bool> {
     let rules = profile.rules()?;
     let curves = profile.curve_plan()?;
     let count_syscalls = std::env::var("BENCH_SYSCALLS").map_or(true, |v| v != "0");
+    // The harness's self-test: server-tokio in every tokio-uring slot.
+    let aa = match std::env::var("BENCH_AA").as_deref().map(str::trim) {
+        Err(_) | Ok("") | Ok("0") => false,
+        Ok("1") => true,
+        Ok(other) => anyhow::bail!("BENCH_AA={other}: expected 1 (an A/A run) or 0"),
+    };
+    let seed = bench::analysis::design::seed_from_env().map_err(anyhow::Error::msg)?;
     // Ring flags for every server-uring of the run (e.g. "--coop-taskrun --single-issuer").
     let uring_flags: Vec<String> = std::env::var("BENCH_URING_FLAGS")
         .unwrap_or_default()
@@ -101,6 +108,9 @@ fn run() -> Result<bool> {
     };
     eprintln!("runtime-bench: syscalls {syscalls_status}");
     eprintln!("runtime-bench: layout {}", layout.label());
+    if aa {
+        eprintln!("runtime-bench: A/A run (BENCH_AA=1): server-tokio in every tokio-uring slot");
+    }
     // Build (or find) the release servers before anything is timed.
     let (tokio_bin, uring_bin) = server_binaries(BuildProfile::Release)?;
     let broker = Broker::from_env()?;
@@ -132,6 +142,8 @@ fn run() -> Result<bool> {
     let setup = RunSetup {
         started_unix_ms,
         rules: Some(rules),
+        aa,
+        seed: Some(seed),
         curves: Some(curves.clone()),
         syscalls: syscalls_status.clone(),
         profile: profile.label().into(),
@@ -173,7 +185,8 @@ fn run() -> Result<bool> {
         count_syscalls,
         uring_flags,
         curves,
-        run_floor: std::cell::Cell::new(None),
+        aa,
+        seed,
     };
     let mut c = Criterion::default().configure_from_args();
     let mut problems = Vec::new();
@@ -213,20 +226,20 @@ fn run() -> Result<bool> {
         "runtime-bench: criterion's reports in {}",
         paths.criterion.join("report").join("index.html").display()
     );
-    println!("\nruntime-bench: verdicts (tokio-uring / tokio, interleaved rounds):");
+    if aa {
+        println!("\nruntime-bench: A/A RUN (BENCH_AA=1): server-tokio ran in every tokio-uring slot; a \"faster\" verdict below is a false positive");
+    }
+    println!("\nruntime-bench: verdicts (tokio-uring / tokio, over blocks of fresh processes):");
     for w in &summary.workloads {
         match &w.assessment {
             Some(a) => println!(
-                "  {:<26} {}  [{} rounds, ratio {}, A/A floor {}]",
+                "  {:<26} {}  [{} blocks, ratio {}, A/A floor {}]",
                 w.spec.name,
                 a.verdict.text(),
-                a.rounds,
+                a.blocks,
                 a.ab.as_ref().map_or("—".into(), |p| p.fmt_ratio()),
-                match (a.noise_floor, a.floor_borrowed) {
-                    (Some(f), false) => format!("±{:.1} %", f * 100.0),
-                    (Some(f), true) => format!("±{:.1} %, the run's", f * 100.0),
-                    (None, _) => "not measured".into(),
-                }
+                a.noise_floor
+                    .map_or("not measured".into(), |f| format!("±{:.1} %", f * 100.0))
             ),
             None => println!(
                 "  {:<26} no verdict: tokio-uring was not measured",

@@ -1,12 +1,15 @@
-//! Deciding from measurements: the interleaved rounds' paired ratio ([`Paired`]), and the
-//! verdict per workload with the rules behind it ([`verdict`]): equivalence band, the A/A
-//! noise floor, client-bound rounds, and when to stop adding rounds; and each runtime's
-//! capacity at a latency objective from its latency curve ([`capacity`]). Pure functions,
-//! shared by the runner (its stopping rule) and the report.
+//! Deciding from measurements: the verdict per workload from its blocks of fresh server
+//! processes ([`verdict`], intervals over blocks in [`blocks`], the turn order inside a
+//! block in [`design`]); the per-round paired ratio of CPU per request ([`Paired`]); and
+//! each runtime's capacity at a latency objective from its latency curve ([`capacity`]).
+//! Pure functions, shared by the runner and the report.
 
+pub mod blocks;
 pub mod capacity;
+pub mod design;
 mod paired;
 pub mod verdict;
 
+pub use blocks::{BlockEstimate, Variance};
 pub use paired::{median, Paired};
-pub use verdict::{assess, decide, keep_going, Assessment, Rules, Verdict};
+pub use verdict::{assess, decide, Assessment, Rules, Verdict};

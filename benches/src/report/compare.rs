@@ -64,8 +64,8 @@ fn verdict(s: &Summary, w: &str) -> String {
 }
 
 /// Whether two runs' verdicts agree: the same decision (the same runtime faster, or both
-/// equivalent), not the same number.
-fn agreement(s: &Summary, t: &Summary, w: &str) -> &'static str {
+/// equivalent), not the same number. `OPPOSITE`: one says tokio-uring, the other tokio.
+pub fn agreement(s: &Summary, t: &Summary, w: &str) -> &'static str {
     use crate::analysis::Verdict as V;
     fn get<'a>(x: &'a Summary, w: &str) -> Option<&'a V> {
         x.workload(w)
@@ -76,10 +76,41 @@ fn agreement(s: &Summary, t: &Summary, w: &str) -> &'static str {
         (Some(V::UringFaster { .. }), Some(V::UringFaster { .. }))
         | (Some(V::TokioFaster { .. }), Some(V::TokioFaster { .. }))
         | (Some(V::Equivalent { .. }), Some(V::Equivalent { .. })) => "same",
+        (Some(V::UringFaster { .. }), Some(V::TokioFaster { .. }))
+        | (Some(V::TokioFaster { .. }), Some(V::UringFaster { .. })) => "OPPOSITE",
         (Some(V::Undecided { .. }), _) | (_, Some(V::Undecided { .. })) => "one undecided",
         (Some(_), Some(_)) => "DIFFERENT",
         _ => "missing in one run",
     }
+}
+
+/// Whether two runs' verdict intervals (tokio-uring / tokio over blocks) overlap:
+/// `Some(false)` means the runs measured incompatible ratios. `None` when either has none.
+pub fn intervals_overlap(s: &Summary, t: &Summary, w: &str) -> Option<bool> {
+    let ab = |x: &Summary| x.workload(w)?.assessment.as_ref()?.ab.clone();
+    Some(ab(s)?.overlaps(&ab(t)?))
+}
+
+/// The machine facts in which two runs differ (CPU model, cores, kernel, layout, Kafka,
+/// profile, A/A mode): a comparison across machines is marked, never silent.
+pub fn differences(a: &Summary, b: &Summary) -> Vec<String> {
+    let facts = |s: &Summary| {
+        vec![
+            ("CPU", s.env.cpu_model.clone().unwrap_or_default()),
+            ("cores", s.env.cores.to_string()),
+            ("kernel", s.env.kernel.clone().unwrap_or_default()),
+            ("layout", s.env.cpu_layout.clone()),
+            ("Kafka", s.setup.kafka.clone()),
+            ("profile", s.setup.profile.clone()),
+            ("A/A run", s.setup.aa.to_string()),
+        ]
+    };
+    facts(a)
+        .into_iter()
+        .zip(facts(b))
+        .filter(|((_, x), (_, y))| x != y)
+        .map(|((name, x), (_, y))| format!("{name}: {x} vs {y}"))
+        .collect()
 }
 
 /// The comparison as a Markdown table.
@@ -89,22 +120,45 @@ pub fn markdown(a_name: &str, a: &Summary, b_name: &str, b: &Summary) -> String 
     for (name, s) in [(a_name, a), (b_name, b)] {
         let _ = writeln!(o, "- {name}: {}", s.run_line());
     }
-    let _ = writeln!(o, "\n## Verdicts (from each run's interleaved rounds)\n");
-    let _ = writeln!(o, "| workload | {a_name} | {b_name} | agree |");
-    let _ = writeln!(o, "|---|---|---|---|");
+    let diff = differences(a, b);
+    if !diff.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n**The runs differ in: {}.** A difference in verdict may be the machine's.",
+            diff.join("; ")
+        );
+    }
+    let _ = writeln!(o, "\n## Verdicts (from each run's blocks)\n");
+    let _ = writeln!(
+        o,
+        "| workload | {a_name} | {a_name}: tokio-uring / tokio | {b_name} | {b_name}: tokio-uring / tokio | intervals overlap | verdicts agree |"
+    );
+    let _ = writeln!(o, "|---|---|---|---|---|---|---|");
+    let interval = |s: &Summary, w: &str| {
+        s.workload(w)
+            .and_then(|x| x.assessment.as_ref()?.ab.as_ref().map(|p| p.fmt_ratio()))
+            .unwrap_or_else(|| "—".into())
+    };
     let mut seen: Vec<&str> = Vec::new();
     for w in a.workloads.iter().chain(&b.workloads) {
         if seen.contains(&w.spec.name.as_str()) {
             continue;
         }
         seen.push(&w.spec.name);
+        let n = &w.spec.name;
+        let overlap = match intervals_overlap(a, b, n) {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => "—",
+        };
         let _ = writeln!(
             o,
-            "| {} | {} | {} | {} |",
-            w.spec.name,
-            verdict(a, &w.spec.name),
-            verdict(b, &w.spec.name),
-            agreement(a, b, &w.spec.name)
+            "| {n} | {} | {} | {} | {} | {overlap} | {} |",
+            verdict(a, n),
+            interval(a, n),
+            verdict(b, n),
+            interval(b, n),
+            agreement(a, b, n)
         );
     }
     let _ = writeln!(o, "\n## Throughput (req/s estimate [95% interval])\n");
@@ -143,7 +197,7 @@ pub fn markdown(a_name: &str, a: &Summary, b_name: &str, b: &Summary) -> String 
     let _ = writeln!(o, "\n## tokio-uring / tokio in each run\n");
     let _ = writeln!(
         o,
-        "Criterion's estimates, then the interleaved rounds' median.\n"
+        "Criterion's estimates, then the rounds' median ratio (for reference: rounds inside one set of processes are not independent).\n"
     );
     let _ = writeln!(
         o,
@@ -203,45 +257,66 @@ mod tests {
         a.workloads[0].paired_uring_tokio =
             Paired::from_rounds(&[1.1, 1.2, 1.0, 1.1, 1.1, 1.2], &[1.0; 6]);
         a.workloads[0].paired_cpu_uring_tokio = Paired::from_rounds(&[9.0; 6], &[10.0; 6]);
+        a.workloads[0].assessment = Some(assessed(&[1.1; 8]));
         let b = summary(100_000.0, Some(90_000.0));
         let md = markdown("ref", &a, "latest", &b);
         // Columns: criterion ref, criterion latest, interleaved ref, interleaved latest.
         assert!(md.contains("| 1.100 [1.000, 1.200] | — |"), "{md}");
         let report = crate::report::markdown::render(&a);
         assert!(
-            report.contains(
-                "| w | 6 | 1.100 [1.000, 1.200] | 1.10 1.20 1.00 1.10 1.10 1.20 | 0.900 [0.900, 0.900] |"
-            ),
+            report.contains("| w | 6 | 1.100 [1.000, 1.200] | 0.900 [0.900, 0.900] |"),
             "{report}"
         );
-        assert!(!crate::report::markdown::render(&b)
-            .contains("## tokio-uring / tokio from interleaved rounds"));
+        // Block 8 of 8: no turns recorded in this hand-made summary, so no order.
+        assert!(report.contains("| w | 8 |  | 1.100 | 1.000 |"), "{report}");
+        assert!(!crate::report::markdown::render(&b).contains("## The blocks behind each verdict"));
+    }
+
+    /// An assessment from blocks where tokio-uring runs at `ratios[b]` × tokio (and the
+    /// twin exactly at tokio's rate).
+    fn assessed(ratios: &[f64]) -> crate::analysis::Assessment {
+        let tokio: Vec<Vec<f64>> = ratios.iter().map(|_| vec![100.0; 3]).collect();
+        let uring: Vec<Vec<f64>> = ratios.iter().map(|r| vec![100.0 * r; 3]).collect();
+        crate::analysis::assess(
+            &tokio,
+            &uring,
+            &tokio,
+            0,
+            &crate::analysis::Rules::default(),
+        )
     }
 
     #[test]
     fn verdicts_of_two_runs_side_by_side() {
-        let rules = crate::analysis::Rules::default();
-        let tokio = [100.0; 8];
-        let faster = [112.0, 111.0, 113.0, 112.0, 110.0, 114.0, 112.0, 111.0];
-        let same = [100.0, 101.0, 99.0, 100.0, 100.5, 99.5, 100.0, 100.0];
+        let faster = [1.12, 1.11, 1.13, 1.12, 1.10, 1.14, 1.12, 1.11];
+        let same = [1.0, 1.01, 0.99, 1.0, 1.005, 0.995, 1.0, 1.0];
+        let slower = [0.88, 0.89, 0.87, 0.88, 0.90, 0.86, 0.88, 0.89];
         let mut a = summary(100_000.0, Some(110_000.0));
-        a.workloads[0].assessment = Some(crate::analysis::assess(
-            &tokio,
-            &faster,
-            &[],
-            0,
-            None,
-            &rules,
-        ));
+        a.workloads[0].assessment = Some(assessed(&faster));
         let mut b = summary(100_000.0, Some(100_000.0));
-        b.workloads[0].assessment =
-            Some(crate::analysis::assess(&tokio, &same, &[], 0, None, &rules));
+        b.workloads[0].assessment = Some(assessed(&same));
         let md = markdown("ref", &a, "latest", &b);
         assert!(
-            md.contains("| w | tokio-uring faster by 12.0 % [10.0, 14.0] | equivalent within ±3 % | DIFFERENT |"),
+            md.contains("| w | tokio-uring faster by 12.0 % [11.0, 13.0] | 1.120 [1.110, 1.130] | equivalent within ±3 % | 1.000 [0.995, 1.005] | NO | DIFFERENT |"),
             "{md}"
         );
-        assert!(markdown("ref", &a, "again", &a).contains("| same |"));
+        assert!(markdown("ref", &a, "again", &a).contains("| yes | same |"));
+        let mut c = summary(100_000.0, Some(90_000.0));
+        c.workloads[0].assessment = Some(assessed(&slower));
+        assert_eq!(agreement(&a, &c, "w"), "OPPOSITE");
+        assert_eq!(intervals_overlap(&a, &c, "w"), Some(false));
+    }
+
+    #[test]
+    fn runs_from_different_machines_are_marked() {
+        let a = summary(100_000.0, Some(110_000.0));
+        let mut b = a.clone();
+        assert!(differences(&a, &b).is_empty());
+        b.env.cpu_model = Some("AMD EPYC".into());
+        b.setup.aa = true;
+        let d = differences(&a, &b);
+        assert_eq!(d.len(), 2, "{d:?}");
+        assert!(markdown("a", &a, "b", &b).contains("**The runs differ in: CPU:"));
     }
 
     #[test]

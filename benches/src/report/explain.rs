@@ -14,39 +14,45 @@ fn per_req(x: Option<f64>, digits: usize) -> String {
     x.map_or("—".into(), |v| format!("{v:.digits$}"))
 }
 
-/// The verdict table: decided from the interleaved rounds, with the noise floor, how many
-/// rounds it took, how many were client-bound, and criterion's ratio beside it.
+/// The verdict table: decided over blocks of fresh processes, with the workload's own A/A
+/// control and noise floor, where the variance lives, client-bound rounds, and criterion's
+/// ratio beside it.
 pub fn verdicts(s: &Summary, d: &mut Document) {
     d.heading("Verdict: which runtime serves each workload better");
+    if s.setup.aa {
+        d.para(Text::bold("This is an A/A run (BENCH_AA=1): server-tokio ran in every tokio-uring slot, so both sides are the same binary. Every correct verdict here is “equivalent” or “undecided”; a “faster” verdict is a false positive of the method on this machine."));
+    }
     let rules = s.setup.rules.unwrap_or_default();
     d.para(format!(
-        "Decided from the interleaved rounds (both servers up, measured alternately, so a machine that changes speed cannot favour either): faster when the tokio-uring / tokio interval lies wholly on one side of 1 and outside the A/A noise floor; equivalent when it lies within ±{:.0} %; otherwise undecided, with the reason. The A/A noise floor is how far two instances of the same server (tokio and its twin) measured apart in the same rounds; a workload without a twin of its own is held to the widest floor measured in the run (marked “the run's”). Rounds were added until decided, up to {} rounds or {:.0} s per workload. A round is client-bound when the server used under 80 % of its cores while the load side used 90 % or more of its; mostly client-bound workloads get no verdict. Criterion's ratio is shown for reference only; where it falls outside the rounds' interval the machine drifted while criterion measured one runtime, then the other.",
+        "Each workload ran {} blocks; a block starts fresh processes of tokio, tokio-uring and a second tokio (the twin, the A/A control) and runs one round per runtime in Latin-square order (every runtime in every position once), each turn after the previous server went idle and after an unmeasured warm-up. Per block: tokio-uring against both tokio processes, and the twin against tokio, as log ratios of the block's mean rates; the interval is the Wilcoxon signed-rank ({:.0} %) interval over blocks, so it reflects the variance between processes, not only between rounds of one process. The A/A noise floor is how far the twin and tokio measured apart in the same blocks (symmetric). Faster: the whole interval beyond the floor; equivalent: the interval within ±{:.0} % and the floor inside that band; otherwise undecided, with the reason. A workload without its own A/A control, or with fewer than {} blocks, gets no verdict. The number of blocks is fixed in advance (no stopping when the interval first excludes 1). A round is client-bound when the server used under 80 % of its cores while the load side used 90 % or more of its; mostly client-bound workloads get no verdict. Criterion's ratio is for reference; where it falls outside the interval the machine drifted while criterion measured one runtime, then the other.",
+        rules.blocks,
+        rules.level * 100.0,
         rules.band * 100.0,
-        rules.max_rounds,
-        rules.budget.as_secs_f64()
+        rules.min_blocks,
     ));
     let mut t = Table::new([
         "workload",
         "verdict",
-        "tokio-uring / tokio (rounds)",
+        "tokio-uring / tokio (over blocks)",
+        "A/A: twin / tokio",
         "A/A noise floor",
-        "rounds",
+        "blocks × rounds",
+        "SD between blocks / rounds",
+        "with 8 more blocks",
         "client-bound rounds",
         "criterion's ratio",
         "capacity at a p99 objective (latency curve)",
     ]);
+    let sd = |x: f64| format!("{:.1} %", (x.exp() - 1.0) * 100.0);
     for w in &s.workloads {
         let Some(a) = &w.assessment else {
-            t.row([
+            let mut row = vec![
                 Text::plain(w.spec.name.as_str()),
                 Text::plain("no verdict: tokio-uring was not measured"),
-                "—".into(),
-                "—".into(),
-                "0".into(),
-                "—".into(),
-                "—".into(),
-                super::curves::capacity_cell(s, w),
-            ]);
+            ];
+            row.extend((0..8).map(|_| Text::from("—")));
+            row.push(super::curves::capacity_cell(s, w));
+            t.row(row);
             continue;
         };
         let verdict = match a.verdict.is_decided() {
@@ -54,23 +60,40 @@ pub fn verdicts(s: &Summary, d: &mut Document) {
             false => Text::plain(a.verdict.text()),
         };
         let criterion = match (w.ratio_uring_tokio, w.criterion_drift) {
-            (Some(r), Some(true)) => Text::plain(format!("{:.3} ", r.estimate)).then(Text::bold(
-                "(outside the rounds' interval: the machine drifted)",
-            )),
+            (Some(r), Some(true)) => Text::plain(format!("{:.3} ", r.estimate))
+                .then(Text::bold("(outside the interval: the machine drifted)")),
             (Some(r), _) => Text::plain(format!("{:.3}", r.estimate)),
             (None, _) => "—".into(),
         };
+        let v = a.variance.as_ref();
         t.row([
             Text::plain(w.spec.name.as_str()),
             verdict,
             a.ab.as_ref().map_or("—".into(), |p| p.fmt_ratio()).into(),
-            match (a.noise_floor, a.floor_borrowed) {
-                (Some(f), false) => format!("±{:.1} %", f * 100.0),
-                (Some(f), true) => format!("±{:.1} % (the run's)", f * 100.0),
-                (None, _) => "not measured".into(),
-            }
+            a.aa.as_ref()
+                .map_or("not measured".into(), |p| p.fmt_ratio())
+                .into(),
+            a.noise_floor
+                .map_or("not measured".into(), |f| format!("±{:.1} %", f * 100.0))
+                .into(),
+            format!(
+                "{} × {}",
+                a.blocks,
+                v.map_or("?".into(), |v| v.rounds_per_block.to_string())
+            )
             .into(),
-            a.rounds.to_string().into(),
+            v.map_or("—".into(), |v| {
+                format!("{} / {}", sd(v.between_blocks), sd(v.between_rounds))
+            })
+            .into(),
+            v.map_or("—".into(), |v| {
+                format!(
+                    "about ±{} (now ±{})",
+                    sd(v.half_width_8_more_blocks),
+                    sd(v.half_width)
+                )
+            })
+            .into(),
             a.client_bound_rounds.to_string().into(),
             criterion,
             super::curves::capacity_cell(s, w),
@@ -91,7 +114,7 @@ pub fn mechanism(s: &Summary, d: &mut Document) {
         return;
     }
     d.heading("Why: what each server did per request (medians over the rounds)");
-    d.para("Server and load-side CPU: share of the cores each was given (the server's from /proc/PID/stat, all its threads including exited ones; the load side is the bench process: load generator and embedded broker). Steal: the host's CPU taken by the hypervisor. Per request: the server's user and system CPU, context switches (voluntary / involuntary), syscalls, and the waits among them: epoll_wait (tokio's reactor; tokio-uring parks in it too) and io_uring_enter (tokio-uring's submissions and waits).");
+    d.para("Server and load-side CPU: share of the cores each was given (the server's from /proc/PID/stat, all its threads including exited ones; the load side is the bench process: load generator and embedded broker). Steal: the host's CPU taken by the hypervisor. Per request: the server's user and system CPU, context switches (voluntary / involuntary), syscalls, and the waits among them: epoll_wait (tokio's reactor; tokio-uring parks in it too) and io_uring_enter (tokio-uring's submissions and waits). Syscalls are counted by tracepoints in a mechanism round of their own, after the last block's verdict rounds: attaching them puts every thread on the kernel's slow syscall path, a cost that grows with syscalls per request, so verdict rounds run without them. The last column is that round's rate against the same processes' verdict rounds: what counting cost.");
     let mut t = Table::new([
         "workload",
         "runtime",
@@ -104,6 +127,7 @@ pub fn mechanism(s: &Summary, d: &mut Document) {
         "syscalls/req",
         "epoll_wait/req",
         "io_uring_enter/req",
+        "rate while counting syscalls",
     ]);
     let mut unavailable: Vec<String> = Vec::new();
     for w in &s.workloads {
@@ -135,6 +159,8 @@ pub fn mechanism(s: &Summary, d: &mut Document) {
                 calls(m.syscalls),
                 calls(m.epoll_waits),
                 calls(m.io_uring_enters),
+                m.counting_rate_change
+                    .map_or("—".into(), |c| format!("{:+.1} %", c * 100.0)),
             ]);
         }
     }

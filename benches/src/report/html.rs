@@ -183,10 +183,10 @@ fn latency_chart(s: &Summary, labels: &[String]) -> String {
     o
 }
 
-/// The forest chart: per workload, the rounds' tokio-uring / tokio median (dot) and
+/// The forest chart: per workload, the blocks' tokio-uring / tokio estimate (dot) and
 /// interval (line) on a log axis (a ratio and its inverse equally far from 1), a line at
-/// 1.0, the equivalence band (dashed) and the A/A noise floor (shaded; a workload without
-/// its own control is shaded, lighter, with the run's widest).
+/// 1.0, the equivalence band (dashed) and the workload's own A/A noise floor (shaded,
+/// symmetric on the log axis: 1/(1+f) .. 1+f).
 fn forest_chart(s: &Summary) -> String {
     let rows: Vec<_> = s
         .workloads
@@ -197,20 +197,16 @@ fn forest_chart(s: &Summary) -> String {
         return String::new();
     }
     let band = s.setup.rules.unwrap_or_default().band;
-    let run_floor = rows
-        .iter()
-        .filter(|(_, a)| !a.floor_borrowed)
-        .filter_map(|(_, a)| a.noise_floor)
-        .fold(None, |m: Option<f64>, f| Some(m.map_or(f, |m| m.max(f))));
     // The axis spans every interval and floor, at least ±2 bands, within 1/8 .. 8.
     let (mut lo, mut hi) = (1.0 - band * 2.0, 1.0 + band * 2.0);
     for (_, a) in &rows {
         if let Some(p) = &a.ab {
-            lo = lo.min(p.lower);
-            hi = hi.max(p.upper);
+            let (l, _, h) = p.ratio();
+            lo = lo.min(l);
+            hi = hi.max(h);
         }
-        if let Some(f) = a.noise_floor.or(run_floor) {
-            lo = lo.min(1.0 - f);
+        if let Some(f) = a.noise_floor {
+            lo = lo.min(1.0 / (1.0 + f));
             hi = hi.max(1.0 + f);
         }
     }
@@ -225,25 +221,14 @@ fn forest_chart(s: &Summary) -> String {
     let (top, bottom) = (14.0, height - 22.0);
     for (i, (w, a)) in rows.iter().enumerate() {
         let y = top + 4.0 + i as f64 * row;
-        let (floor, own) = match (a.noise_floor, run_floor) {
-            (Some(f), _) => (Some(f), !a.floor_borrowed),
-            (None, Some(f)) => (Some(f), false),
-            _ => (None, false),
-        };
-        if let Some(f) = floor {
+        if let Some(f) = a.noise_floor {
             let _ = write!(
                 o,
-                r#"<rect x="{:.1}" y="{y}" width="{:.1}" height="{}" fill="gray" opacity="{}"><title>A/A noise floor ±{:.1} %{}</title></rect>"#,
-                x(1.0 - f),
-                x(1.0 + f) - x(1.0 - f),
+                r#"<rect x="{:.1}" y="{y}" width="{:.1}" height="{}" fill="gray" opacity="0.35"><title>A/A noise floor ±{:.1} % (twin vs tokio in the same blocks)</title></rect>"#,
+                x(1.0 / (1.0 + f)),
+                x(1.0 + f) - x(1.0 / (1.0 + f)),
                 row - 4.0,
-                if own { 0.35 } else { 0.15 },
                 f * 100.0,
-                if own {
-                    ""
-                } else {
-                    " (the run's widest; not measured for this workload)"
-                }
             );
         }
         row_label(&mut o, left, y + (row - 4.0) / 2.0, &w.spec.name);
@@ -255,16 +240,15 @@ fn forest_chart(s: &Summary) -> String {
         };
         let ym = y + (row - 4.0) / 2.0;
         if let Some(p) = &a.ab {
+            let (l, m, h) = p.ratio();
             let _ = write!(
                 o,
-                r#"<line x1="{:.1}" x2="{:.1}" y1="{ym}" y2="{ym}" stroke="{color}" stroke-width="2"/><circle cx="{:.1}" cy="{ym}" r="4" fill="{color}"><title>{}: {} [{:.3}, {:.3}]</title></circle>"#,
-                x(p.lower),
-                x(p.upper),
-                x(p.median),
+                r#"<line x1="{:.1}" x2="{:.1}" y1="{ym}" y2="{ym}" stroke="{color}" stroke-width="2"/><circle cx="{:.1}" cy="{ym}" r="4" fill="{color}"><title>{}: {m:.3} [{l:.3}, {h:.3}] over {} blocks</title></circle>"#,
+                x(l),
+                x(h),
+                x(m),
                 esc(&w.spec.name),
-                p.median,
-                p.lower,
-                p.upper
+                p.blocks.len()
             );
         }
         let _ = write!(
@@ -340,9 +324,9 @@ svg .one{{stroke:#000;stroke-width:1}}svg .band{{stroke:#666;stroke-dasharray:4 
         r#"<div class="{class}">{}</div>"#,
         markdown::verdict_lines(s).html()
     );
-    o.push_str("<h2>Verdict: tokio-uring / tokio from the interleaved rounds</h2>");
+    o.push_str("<h2>Verdict: tokio-uring / tokio over blocks of fresh processes</h2>");
     o.push_str(&forest_chart(s));
-    o.push_str(r#"<p class="key">dot: median of the rounds' ratios, line: its interval; shaded: the A/A noise floor; dashed: the equivalence band; right of 1: tokio-uring served more</p>"#);
+    o.push_str(r#"<p class="key">dot: Hodges–Lehmann estimate over blocks, line: its signed-rank interval; shaded: the workload's A/A noise floor; dashed: the equivalence band; right of 1: tokio-uring served more</p>"#);
     let mut verdicts = super::document::Document::default();
     super::explain::verdicts(s, &mut verdicts);
     // Its heading is this section's; the rest (explanation, table) follows the chart.

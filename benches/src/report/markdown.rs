@@ -8,6 +8,7 @@ use super::{human_rate, Summary};
 use common::landed::CountMethod;
 
 use crate::results::Verification;
+use crate::server::Runtime;
 
 fn interval(i: &Option<Interval>) -> Text {
     match i {
@@ -73,7 +74,7 @@ pub fn document(s: &Summary) -> Document {
 pub fn details(s: &Summary) -> Document {
     let mut d = Document::default();
     throughput(s, &mut d);
-    rounds(s, &mut d);
+    blocks(s, &mut d);
     super::curves::section(s, &mut d);
     latency(s, &mut d);
     explain::mechanism(s, &mut d);
@@ -121,36 +122,92 @@ fn throughput(s: &Summary, d: &mut Document) {
     d.para("A ratio above 1 means tokio-uring served more requests per second. Where the bracketed bounds include 1, the difference is within the noise of this run.");
 }
 
-fn rounds(s: &Summary, d: &mut Document) {
-    if !s.workloads.iter().any(|w| w.paired_uring_tokio.is_some()) {
+/// One letter per runtime for the blocks' orders.
+fn code(rt: Runtime) -> &'static str {
+    match rt {
+        Runtime::Tokio => "T",
+        Runtime::Uring => "U",
+        Runtime::TokioTwin => "W",
+        Runtime::TokioPerCore => "P",
+        Runtime::UringCoopSingle => "C",
+        Runtime::UringSqpoll => "S",
+    }
+}
+
+/// Every block behind each verdict: its rounds' order and its two contrasts.
+fn blocks(s: &Summary, d: &mut Document) {
+    let with: Vec<_> = s
+        .workloads
+        .iter()
+        .filter_map(|w| Some((w, w.assessment.as_ref()?)))
+        .filter(|(_, a)| a.ab.is_some())
+        .collect();
+    if with.is_empty() {
         return;
     }
-    d.heading("tokio-uring / tokio from interleaved rounds");
-    d.para("Both servers stay up; each round measures one, then the other, back to back (order alternating), so a change in the machine's speed during the run lands on both sides of a round's ratio. Median of the rounds' ratios, with a sign-test interval for the median. Server CPU per request: all the server's threads (I/O loop and librdkafka's), from the same rounds; below 1, tokio-uring spent less CPU on each request.");
+    d.heading("The blocks behind each verdict");
+    d.para("A block is one set of fresh server processes. Order: its rounds, one group each, every runtime's turn in the order run (T tokio, U tokio-uring, W tokio's twin, P tokio per-core, C and S the tuned rings); the Latin square puts every runtime in every position once per block. Per block: tokio-uring against both tokio processes, and the twin against tokio (ratios of the block's mean log rates): the verdict's interval is over these rows, not over rounds.");
     let mut t = Table::new([
         "workload",
-        "rounds",
-        "tokio-uring / tokio, req/s",
-        "per round",
-        "tokio-uring / tokio, server CPU per request",
+        "block",
+        "order",
+        "tokio-uring / tokio",
+        "twin / tokio",
     ]);
-    for w in &s.workloads {
-        if let Some(p) = &w.paired_uring_tokio {
-            let per: Vec<String> = p.ratios.iter().map(|r| format!("{r:.2}")).collect();
-            let cpu = w
-                .paired_cpu_uring_tokio
-                .as_ref()
-                .map_or("—".into(), |c| c.fmt_ratio());
+    for (w, a) in &with {
+        let ab = a.ab.as_ref().map_or(&[][..], |e| &e.blocks[..]);
+        let aa = a.aa.as_ref().map_or(&[][..], |e| &e.blocks[..]);
+        for (b, x) in ab.iter().enumerate() {
+            let mut turns: Vec<(usize, usize, &'static str)> = w
+                .runtimes
+                .iter()
+                .flat_map(|r| {
+                    r.round_samples
+                        .iter()
+                        .filter(|t| t.block == b)
+                        .map(|t| (t.round, t.position, code(r.runtime)))
+                })
+                .collect();
+            turns.sort_unstable();
+            let mut order = String::new();
+            for (i, (round, _, c)) in turns.iter().enumerate() {
+                if i > 0 && turns[i - 1].0 != *round {
+                    order.push(' ');
+                }
+                order.push_str(c);
+            }
             t.row([
                 w.spec.name.clone(),
-                p.ratios.len().to_string(),
-                p.fmt_ratio(),
-                per.join(" "),
-                cpu,
+                (b + 1).to_string(),
+                order,
+                format!("{:.3}", x.exp()),
+                aa.get(b).map_or("—".into(), |y| format!("{:.3}", y.exp())),
             ]);
         }
     }
     d.table(t);
+    if with.iter().any(|(w, _)| w.paired_uring_tokio.is_some()) {
+        d.para("Round by round, for reference (rounds inside one set of processes are not independent replicates, so these intervals are too narrow to decide on): the median of the rounds' tokio-uring / tokio ratios, and the same for the server's CPU per request (below 1: tokio-uring spent less CPU on each request).");
+        let mut t = Table::new([
+            "workload",
+            "rounds",
+            "tokio-uring / tokio, req/s",
+            "tokio-uring / tokio, server CPU per request",
+        ]);
+        for (w, _) in &with {
+            if let Some(p) = &w.paired_uring_tokio {
+                t.row([
+                    w.spec.name.clone(),
+                    p.ratios.len().to_string(),
+                    p.fmt_ratio(),
+                    w.paired_cpu_uring_tokio
+                        .as_ref()
+                        .map_or("—".into(), |c| c.fmt_ratio()),
+                ]);
+            }
+        }
+        d.table(t);
+    }
 }
 
 fn latency(s: &Summary, d: &mut Document) {

@@ -25,13 +25,36 @@ pub struct Mechanism {
     pub io_uring_enters: Option<f64>,
     /// Rounds in which this runtime was client-bound.
     pub client_bound_rounds: usize,
+    /// Syscalls are counted in their own round(s), with tracepoints attached: how much the
+    /// rate changed there against the same processes' verdict rounds (last block), e.g.
+    /// -0.04 = counting cost 4 % of throughput.
+    #[serde(default)]
+    pub counting_rate_change: Option<f64>,
 }
 
 impl Mechanism {
-    pub fn from_rounds(samples: &[RoundSample]) -> Option<Self> {
+    /// From the verdict rounds, with syscalls from the mechanism rounds (`counted`; older
+    /// runs counted them in the verdict rounds, and an empty `counted` reads them there).
+    pub fn from_rounds(samples: &[RoundSample], counted: &[RoundSample]) -> Option<Self> {
         if samples.is_empty() {
             return None;
         }
+        let calls = if counted.is_empty() { samples } else { counted };
+        let mc = |f: &dyn Fn(&RoundSample) -> Option<f64>| {
+            median(&calls.iter().filter_map(f).collect::<Vec<f64>>())
+        };
+        let last_block = samples.iter().map(|s| s.block).max().unwrap_or(0);
+        let last_rates: Vec<f64> = samples
+            .iter()
+            .filter(|s| s.block == last_block)
+            .map(|s| s.rate)
+            .collect();
+        let counting_rate_change = (!counted.is_empty())
+            .then(|| {
+                let c = median(&counted.iter().map(|s| s.rate).collect::<Vec<f64>>())?;
+                Some(c / median(&last_rates)? - 1.0)
+            })
+            .flatten();
         let m = |f: &dyn Fn(&RoundSample) -> Option<f64>| {
             median(&samples.iter().filter_map(f).collect::<Vec<f64>>())
         };
@@ -48,10 +71,11 @@ impl Mechanism {
             system_us: m(&|s| per_req(s, s.server_system_s.map(|x| x * 1e6))),
             ctx_voluntary: m(&|s| per_req(s, s.ctx_voluntary.map(|x| x as f64))),
             ctx_involuntary: m(&|s| per_req(s, s.ctx_involuntary.map(|x| x as f64))),
-            syscalls: m(&|s| per_req(s, s.syscalls.map(|x| x as f64))),
-            epoll_waits: m(&|s| per_req(s, s.epoll_waits.map(|x| x as f64))),
-            io_uring_enters: m(&|s| per_req(s, s.io_uring_enters.map(|x| x as f64))),
+            syscalls: mc(&|s| per_req(s, s.syscalls.map(|x| x as f64))),
+            epoll_waits: mc(&|s| per_req(s, s.epoll_waits.map(|x| x as f64))),
+            io_uring_enters: mc(&|s| per_req(s, s.io_uring_enters.map(|x| x as f64))),
             client_bound_rounds: samples.iter().filter(|s| s.client_bound()).count(),
+            counting_rate_change,
         })
     }
 }
@@ -76,14 +100,15 @@ mod tests {
             syscalls: Some(calls),
             epoll_waits: Some(calls / 4),
             io_uring_enters: None,
+            ..RoundSample::default()
         };
         // Three rounds: 10, 20 and (an outlier) 90 µs of user CPU per request.
-        let m = Mechanism::from_rounds(&[
+        let rounds = [
             round(1000, 0.010, 3000),
             round(1000, 0.020, 4000),
             round(1000, 0.090, 9000),
-        ])
-        .expect("rounds");
+        ];
+        let m = Mechanism::from_rounds(&rounds, &[]).expect("rounds");
         assert_eq!(m.rounds, 3);
         assert!((m.user_us.expect("user") - 20.0).abs() < 1e-9, "{m:?}");
         assert!((m.system_us.expect("sys") - 10.0).abs() < 1e-9);
@@ -92,6 +117,30 @@ mod tests {
         assert!((m.ctx_voluntary.expect("ctx") - 0.1).abs() < 1e-9);
         assert_eq!(m.io_uring_enters, None, "not counted stays not counted");
         assert_eq!(m.client_bound_rounds, 0);
-        assert!(Mechanism::from_rounds(&[]).is_none());
+        assert!(Mechanism::from_rounds(&[], &[]).is_none());
+        assert_eq!(m.counting_rate_change, None);
+    }
+
+    #[test]
+    fn syscalls_come_from_the_counted_round_and_its_cost_is_stated() {
+        let turn = |block: usize, rate: f64, calls: Option<u64>| RoundSample {
+            block,
+            rate,
+            answered: rate as u64,
+            syscalls: calls,
+            ..RoundSample::default()
+        };
+        // Verdict rounds: no tracepoints; the last block ran at 1000 req/s.
+        let verdict = [
+            turn(0, 500.0, None),
+            turn(1, 1000.0, None),
+            turn(1, 1000.0, None),
+        ];
+        // The counted round ran at 950: counting cost 5 %.
+        let counted = [turn(2, 950.0, Some(1900))];
+        let m = Mechanism::from_rounds(&verdict, &counted).expect("m");
+        assert!((m.syscalls.expect("calls") - 2.0).abs() < 1e-9, "{m:?}");
+        assert!((m.counting_rate_change.expect("cost") + 0.05).abs() < 1e-9);
+        assert_eq!(m.rounds, 3);
     }
 }

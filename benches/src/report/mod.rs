@@ -28,7 +28,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::analysis;
-use crate::results::{client_bound_rounds, read_json, write_json, Paths, RawResult};
+use crate::results::{assess_rounds, read_json, write_json, Paths, RawResult};
 use crate::server::Runtime;
 pub use criterion::criterion_interval;
 pub use env::Environment;
@@ -119,14 +119,10 @@ pub fn build(paths: &Paths) -> Result<Summary> {
                     .and_then(|r| r.latency_pass.as_ref())
                     .map(|p| p.rate),
                 cpu_us_per_request: raw.as_ref().and_then(|r| r.latency_pass_cpu_us),
-                rounds: raw.as_ref().map(|r| r.rounds.clone()).unwrap_or_default(),
-                rounds_cpu_us: raw
-                    .as_ref()
-                    .map(|r| r.rounds_cpu_us.clone())
-                    .unwrap_or_default(),
+                lives: raw.as_ref().map_or(0, |r| r.lives),
                 mechanism: raw
                     .as_ref()
-                    .and_then(|r| Mechanism::from_rounds(&r.round_samples)),
+                    .and_then(|r| Mechanism::from_rounds(&r.round_samples, &r.mechanism_samples)),
                 syscalls_unavailable: raw.as_ref().and_then(|r| r.syscalls_unavailable.clone()),
                 server_ready: raw.as_ref().and_then(|r| r.server_ready.clone()),
                 server_flags: raw
@@ -136,6 +132,10 @@ pub fn build(paths: &Paths) -> Result<Summary> {
                 round_samples: raw
                     .as_ref()
                     .map(|r| r.round_samples.clone())
+                    .unwrap_or_default(),
+                mechanism_samples: raw
+                    .as_ref()
+                    .map(|r| r.mechanism_samples.clone())
                     .unwrap_or_default(),
                 curve: raw.as_ref().and_then(|r| r.curve.clone()),
                 curve_skipped: raw.as_ref().and_then(|r| r.curve_skipped.clone()),
@@ -152,18 +152,18 @@ pub fn build(paths: &Paths) -> Result<Summary> {
         };
         let ratio = |base: Runtime| Some(thrpt(Runtime::Uring)?.ratio(&thrpt(base)?));
         let of = |rt: Runtime| runtimes.iter().find(|r| r.runtime == rt);
-        let rounds = |rt: Runtime| of(rt).map_or(&[][..], |r| &r.rounds[..]);
-        let cpu = |rt: Runtime| of(rt).map_or(&[][..], |r| &r.rounds_cpu_us[..]);
-        // Only rounds where both CPU times were read pair up.
-        let (cpu_uring, cpu_tokio): (Vec<f64>, Vec<f64>) = cpu(Runtime::Uring)
+        let samples = |rt: Runtime| of(rt).map_or(&[][..], |r| &r.round_samples[..]);
+        // Server CPU per request, round by round (only rounds where both were read).
+        let (cpu_uring, cpu_tokio): (Vec<f64>, Vec<f64>) = samples(Runtime::Uring)
             .iter()
-            .zip(cpu(Runtime::Tokio))
-            .filter_map(|(u, t)| Some(((*u)?, (*t)?)))
+            .zip(samples(Runtime::Tokio))
+            .filter_map(|(u, t)| Some((u.cpu_us_per_request()?, t.cpu_us_per_request()?)))
             .unzip();
+        let rates = |rt: Runtime| -> Vec<f64> { samples(rt).iter().map(|s| s.rate).collect() };
         workloads.push(WorkloadResult {
             assessment: None,
             criterion_drift: None,
-            paired_uring_tokio: Paired::from_rounds(rounds(Runtime::Uring), rounds(Runtime::Tokio)),
+            paired_uring_tokio: Paired::from_rounds(&rates(Runtime::Uring), &rates(Runtime::Tokio)),
             paired_cpu_uring_tokio: Paired::from_rounds(&cpu_uring, &cpu_tokio),
             ratio_uring_tokio: ratio(Runtime::Tokio),
             ratio_uring_tokio_per_core: ratio(Runtime::TokioPerCore),
@@ -171,17 +171,8 @@ pub fn build(paths: &Paths) -> Result<Summary> {
             runtimes,
         });
     }
-    // The widest A/A floor any workload measured: the one that holds for the others.
-    let run_floor = workloads
-        .iter()
-        .filter_map(|w| {
-            let rates = |rt: Runtime| w.runtime(rt).map(|r| r.rounds.clone());
-            let aa = Paired::from_rounds(&rates(Runtime::TokioTwin)?, &rates(Runtime::Tokio)?)?;
-            Some(analysis::verdict::noise_floor(&aa))
-        })
-        .fold(None, |m: Option<f64>, f| Some(m.map_or(f, |m| m.max(f))));
     for w in &mut workloads {
-        assess_workload(w, run_floor, &rules);
+        assess_workload(w, &rules);
     }
     Ok(Summary {
         schema: SCHEMA.into(),
@@ -193,27 +184,23 @@ pub fn build(paths: &Paths) -> Result<Summary> {
     })
 }
 
-/// The workload's verdict from its rounds, and whether criterion's ratio fell outside them.
-fn assess_workload(w: &mut WorkloadResult, run_floor: Option<f64>, rules: &analysis::Rules) {
-    let samples = |rt: Runtime| w.runtime(rt).map_or(&[][..], |r| &r.round_samples[..]);
-    let rates = |rt: Runtime| -> Vec<f64> { samples(rt).iter().map(|s| s.rate).collect() };
-    let assessment = (!samples(Runtime::Uring).is_empty()).then(|| {
-        analysis::assess(
-            &rates(Runtime::Tokio),
-            &rates(Runtime::Uring),
-            &rates(Runtime::TokioTwin),
-            client_bound_rounds(&[samples(Runtime::Tokio), samples(Runtime::Uring)]),
-            run_floor,
-            rules,
-        )
-    });
+/// The workload's verdict from its blocks, and whether criterion's ratio fell outside
+/// their interval.
+fn assess_workload(w: &mut WorkloadResult, rules: &analysis::Rules) {
+    let assessment = assess_rounds(
+        |rt| w.runtime(rt).map_or(&[][..], |r| &r.round_samples[..]),
+        rules,
+    );
     // Criterion measured each runtime in turn, minutes apart; where its ratio falls outside
     // the rounds' interval, the machine's speed changed in between.
     w.criterion_drift = match (
         &w.ratio_uring_tokio,
         assessment.as_ref().and_then(|a| a.ab.as_ref()),
     ) {
-        (Some(c), Some(ab)) => Some(c.estimate < ab.lower || c.estimate > ab.upper),
+        (Some(c), Some(ab)) => {
+            let (lo, _, hi) = ab.ratio();
+            Some(c.estimate < lo || c.estimate > hi)
+        }
         _ => None,
     };
     w.assessment = assessment;

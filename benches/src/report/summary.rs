@@ -29,9 +29,15 @@ pub struct RunSetup {
     /// are an earlier run's. `None` in runs from before it was recorded.
     #[serde(default)]
     pub started_unix_ms: Option<u64>,
-    /// How verdicts were decided (band, rounds, budget).
+    /// How verdicts were decided (band, blocks, level).
     #[serde(default)]
     pub rules: Option<crate::analysis::Rules>,
+    /// An A/A run (`BENCH_AA=1`): server-tokio ran in every tokio-uring slot.
+    #[serde(default)]
+    pub aa: bool,
+    /// The seed of the blocks' turn orders (`BENCH_SEED` replays it).
+    #[serde(default)]
+    pub seed: Option<u64>,
     /// The latency curves' plan (rates, durations, objectives).
     #[serde(default)]
     pub curves: Option<crate::workload::CurvePlan>,
@@ -59,12 +65,9 @@ pub struct RuntimeResult {
     /// The server's CPU µs per request in the latency pass (all its threads).
     #[serde(default)]
     pub cpu_us_per_request: Option<f64>,
-    /// Achieved req/s in each interleaved round.
+    /// Server processes started for this runtime (one per block).
     #[serde(default)]
-    pub rounds: Vec<f64>,
-    /// The server's CPU µs per request in each interleaved round (`None`: not readable).
-    #[serde(default)]
-    pub rounds_cpu_us: Vec<Option<f64>>,
+    pub lives: usize,
     /// What the server did per request and who was the limit, over the rounds.
     #[serde(default)]
     pub mechanism: Option<Mechanism>,
@@ -76,9 +79,12 @@ pub struct RuntimeResult {
     pub server_ready: Option<String>,
     #[serde(default)]
     pub server_flags: Vec<String>,
-    /// Every interleaved round in full.
+    /// Every verdict turn in full (block, round, position, ...).
     #[serde(default)]
     pub round_samples: Vec<RoundSample>,
+    /// The mechanism round(s), syscalls counted.
+    #[serde(default)]
+    pub mechanism_samples: Vec<RoundSample>,
     /// The latency curve (open-loop points), and why there is none where the workload has
     /// one.
     #[serde(default)]
@@ -118,7 +124,8 @@ pub struct WorkloadResult {
     pub ratio_uring_tokio: Option<Interval>,
     /// tokio-uring / tokio per-core throughput (full profile).
     pub ratio_uring_tokio_per_core: Option<Interval>,
-    /// tokio-uring / tokio from the interleaved rounds.
+    /// tokio-uring / tokio round by round (for reference: rounds are not independent
+    /// replicates; the verdict's interval is over blocks, in `assessment`).
     #[serde(default)]
     pub paired_uring_tokio: Option<Paired>,
     /// tokio-uring / tokio server CPU per request from the same rounds (below 1: tokio-uring
@@ -211,13 +218,13 @@ pub(crate) fn test_summary(spec: Spec, thrpt: &[(Runtime, f64)]) -> Summary {
             latency: None,
             latency_pass_rate: None,
             cpu_us_per_request: None,
-            rounds: Vec::new(),
-            rounds_cpu_us: Vec::new(),
+            lives: 0,
             mechanism: None,
             syscalls_unavailable: None,
             server_ready: None,
             server_flags: Vec::new(),
             round_samples: Vec::new(),
+            mechanism_samples: Vec::new(),
             curve: None,
             curve_skipped: None,
             tally: Tally::default(),

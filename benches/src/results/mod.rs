@@ -16,6 +16,7 @@ use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 
+use crate::analysis::{self, Assessment, Rules};
 use crate::loadgen;
 use crate::server::Runtime;
 use crate::workload::{Profile, Spec};
@@ -130,10 +131,22 @@ impl Tally {
     }
 }
 
-/// One runtime's turn in one interleaved round: its rate, who was the limit, and the
+/// One runtime's turn in one round of a block: its rate, who was the limit, and the
 /// mechanism behind the rate (what the server did per request).
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RoundSample {
+    /// The block (one set of fresh server processes) and the round inside it.
+    #[serde(default)]
+    pub block: usize,
+    #[serde(default)]
+    pub round: usize,
+    /// The turn's position in its round's order (0 = first).
+    #[serde(default)]
+    pub position: usize,
+    /// How long the turn waited for the previous turn's server to go idle, ms (`None`:
+    /// it did not go idle within the bound, or there was no previous turn to wait for).
+    #[serde(default)]
+    pub settle_ms: Option<f64>,
     /// Achieved req/s.
     pub rate: f64,
     pub answered: u64,
@@ -180,6 +193,37 @@ pub fn client_bound_rounds(runtimes: &[&[RoundSample]]) -> usize {
         .count()
 }
 
+/// Rates grouped by block, each block's rounds in round order.
+pub fn rates_by_block(samples: &[RoundSample]) -> Vec<Vec<f64>> {
+    let blocks = samples.iter().map(|s| s.block + 1).max().unwrap_or(0);
+    let mut v = vec![Vec::new(); blocks];
+    let mut sorted: Vec<&RoundSample> = samples.iter().collect();
+    sorted.sort_by_key(|s| (s.block, s.round));
+    for s in sorted {
+        v[s.block].push(s.rate);
+    }
+    v
+}
+
+/// A workload's verdict from its runtimes' rounds (`samples(runtime)`: that runtime's
+/// verdict rounds, empty if not measured): the one function the runner and the report
+/// both call. `None` when tokio-uring has no rounds.
+pub fn assess_rounds<'a>(
+    samples: impl Fn(Runtime) -> &'a [RoundSample],
+    rules: &Rules,
+) -> Option<Assessment> {
+    if samples(Runtime::Uring).is_empty() {
+        return None;
+    }
+    Some(analysis::assess(
+        &rates_by_block(samples(Runtime::Tokio)),
+        &rates_by_block(samples(Runtime::Uring)),
+        &rates_by_block(samples(Runtime::TokioTwin)),
+        client_bound_rounds(&[samples(Runtime::Tokio), samples(Runtime::Uring)]),
+        rules,
+    ))
+}
+
 /// One workload x runtime, as written to `results/latest/raw/`.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RawResult {
@@ -201,16 +245,17 @@ pub struct RawResult {
     /// The server's CPU time per answered request in the latency pass, µs (all its threads).
     #[serde(default)]
     pub latency_pass_cpu_us: Option<f64>,
-    /// Achieved req/s in each interleaved round, in round order.
-    #[serde(default)]
-    pub rounds: Vec<f64>,
-    /// The server's CPU µs per answered request in each interleaved round (`None` where it
-    /// could not be read), index for index with `rounds`.
-    #[serde(default)]
-    pub rounds_cpu_us: Vec<Option<f64>>,
-    /// Each interleaved round in full, index for index with `rounds`.
+    /// Every verdict turn in full (block, round, position, rate, CPU, ...), no tracepoints
+    /// attached.
     #[serde(default)]
     pub round_samples: Vec<RoundSample>,
+    /// The mechanism round(s) after the last block's verdict rounds, with syscall
+    /// tracepoints attached (their cost stays out of the verdict).
+    #[serde(default)]
+    pub mechanism_samples: Vec<RoundSample>,
+    /// Server processes started for this runtime (one per block).
+    #[serde(default)]
+    pub lives: usize,
     /// The latency curve (open-loop points), if the workload has one.
     #[serde(default)]
     pub curve: Option<Curve>,
@@ -250,9 +295,9 @@ impl RawResult {
             server_ready: None,
             latency_pass: None,
             latency_pass_cpu_us: None,
-            rounds: Vec::new(),
-            rounds_cpu_us: Vec::new(),
             round_samples: Vec::new(),
+            mechanism_samples: Vec::new(),
+            lives: 0,
             curve: None,
             curve_skipped: None,
             syscalls_unavailable: None,

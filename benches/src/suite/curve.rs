@@ -1,4 +1,4 @@
-//! Latency curves: after a workload's interleaved rounds, open-loop passes at fixed
+//! Latency curves: after a workload's blocks, open-loop passes at fixed
 //! fractions of the lower runtime's capacity (the median round rate of tokio or
 //! tokio-uring, whichever is lower), the same rates for every runtime, interleaved at each
 //! rate (A B, then B A at the next, ...). Each point gets a warm-up pass on its own
@@ -23,12 +23,15 @@ use crate::workload::CurvePlan;
 fn base_rate(live: &[(&mut RawResult, &mut Subject)]) -> Option<(f64, String)> {
     live.iter()
         .filter(|(r, _)| matches!(r.runtime, Runtime::Tokio | Runtime::Uring))
-        .filter_map(|(r, _)| Some((median(&r.rounds)?, r.runtime.label())))
+        .filter_map(|(r, _)| {
+            let rates: Vec<f64> = r.round_samples.iter().map(|s| s.rate).collect();
+            Some((median(&rates)?, r.runtime.label()))
+        })
         .min_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(rate, label)| {
             (
                 rate,
-                format!("{label}'s median rate over this workload's interleaved rounds, the lower of the two runtimes'"),
+                format!("{label}'s median rate over this workload's blocks, the lower of the two runtimes'"),
             )
         })
 }
@@ -46,8 +49,7 @@ pub(super) fn run(
         .collect();
     let Some((base, base_from)) = base_rate(live) else {
         for &i in &curved {
-            live[i].0.curve_skipped =
-                Some("no interleaved rounds to take the capacity from".into());
+            live[i].0.curve_skipped = Some("no rounds to take the capacity from".into());
         }
         return;
     };

@@ -1,55 +1,65 @@
-//! The runner behind `cargo bench`: per workload, every runtime's server is started outside
-//! the timed part, criterion times `iters` requests through the load generator, then
-//! interleaved rounds (`rounds.rs`), the latency curve (`curve.rs`, open-loop passes, cores
-//! kept awake by `awake.rs`) and a latency pass at saturation run, each server is stopped
-//! (SIGTERM: it flushes), and what landed in Kafka is checked ([`crate::results::verify`]).
+//! The runner behind `cargo bench`: per workload, blocks of fresh server processes with
+//! balanced rounds (`blocks.rs`; the verdict's replicates), then on the last block's
+//! processes a mechanism round (syscalls counted), criterion's samples, the latency curve
+//! (`curve.rs`, open-loop passes, cores kept awake by `awake.rs`) and a latency pass at
+//! saturation; each process is stopped (SIGTERM: it flushes), and what landed in Kafka is
+//! checked per runtime over all its processes (`ledger.rs`, [`crate::results::verify`]).
 //!
 //! Results land in `results/latest/raw/<workload>/<runtime>.json`; criterion's own estimates
 //! in `target/criterion/<workload>/<runtime>/`. [`crate::report`] joins the two.
 //! The workloads themselves are in [`crate::workload`].
 
 mod awake;
+mod blocks;
 mod broker;
 mod curve;
-mod rounds;
+mod ledger;
 mod subject;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 
 use crate::analysis::Rules;
 use crate::layout::Layout;
-use crate::results::{write_json, Paths, RawResult};
+use crate::results::{assess_rounds, write_json, Paths, RawResult};
 use crate::server::IoUringUnavailable;
-use crate::workload::{CurvePlan, Profile, Spec};
+use crate::workload::{CurvePlan, Profile, Spec, Timing};
+use blocks::Purpose;
 pub use broker::Broker;
+use ledger::Ledger;
 use subject::Subject;
 
 /// What every workload of a run shares.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub profile: Profile,
-    /// How verdicts are decided and how many rounds they may take.
+    /// How verdicts are decided and how many blocks they take.
     pub rules: Rules,
-    /// Count the servers' syscalls (`BENCH_SYSCALLS`, default on).
+    /// Count the servers' syscalls in a mechanism round (`BENCH_SYSCALLS`, default on).
     pub count_syscalls: bool,
     /// Ring flags for every server-uring (`BENCH_URING_FLAGS`).
     pub uring_flags: Vec<String>,
     /// The latency curves' rates, durations and objectives.
     pub curves: CurvePlan,
-    /// The widest A/A noise floor measured so far in the run: the one that holds for a
-    /// workload without a twin of its own.
-    pub run_floor: std::cell::Cell<Option<f64>>,
+    /// An A/A run (`BENCH_AA=1`): server-tokio in every tokio-uring slot.
+    pub aa: bool,
+    /// Seeds the blocks' turn orders (`BENCH_SEED`; recorded in config.json).
+    pub seed: u64,
 }
 
-/// Runs one workload for each of its runtimes as a criterion group. Returns the problems
-/// found (empty: all verified).
-///
-/// Every runtime's server is started first and stays up for the whole workload, so that
-/// after criterion has measured each in turn, the runtimes can be measured again in
-/// interleaved rounds (A B, B A, A B, ...): a drift in the machine's speed (noisy
-/// neighbours on a VM) then lands on both sides of each round's ratio instead of on
-/// whichever runtime happened to run during it. Then a latency pass each, then each server
-/// is stopped (SIGTERM: it flushes) and what landed in Kafka is checked.
+/// One runtime of a workload: its results so far and its delivery account (`None` once
+/// it was skipped or failed to start).
+struct Slot {
+    raw: RawResult,
+    ledger: Option<Ledger>,
+}
+
+/// Runs one workload: `rules.blocks` blocks, each with fresh server processes for every
+/// runtime (tokio, tokio-uring and tokio's twin, the A/A control) and a Latin square of
+/// rounds (`blocks.rs`); after the last block's rounds, on its processes, a mechanism round
+/// with syscalls counted, criterion's samples (for reference), the latency curve and a
+/// latency pass. Every process is stopped with SIGTERM (it flushes), and at the end what
+/// landed in Kafka is checked once per runtime over all its processes. Returns the
+/// problems found (empty: all verified).
 pub fn run_workload(
     c: &mut Criterion,
     spec: &Spec,
@@ -58,102 +68,88 @@ pub fn run_workload(
     broker: &Broker,
     paths: &Paths,
 ) -> Vec<String> {
-    let (profile, rules) = (opts.profile, &opts.rules);
-    let timing = profile.timing();
+    let timing = opts.profile.timing();
     // Every runtime of a workload is measured with the same layout and thread counts.
     let loadgen_threads = layout.loadgen_threads().min(spec.connections);
     let mut problems = Vec::new();
-    let mut subjects = Vec::new();
-    for &runtime in &spec.runtimes {
-        let mut raw = RawResult::new(
-            spec,
-            runtime,
-            profile,
-            (loadgen_threads, layout.server_threads()),
-            layout.label(),
-        );
-        let subject = match Subject::start(spec, runtime, broker, layout, loadgen_threads, opts) {
-            Ok(s) => Some(s),
-            Err(e) if runtime.is_uring() && e.downcast_ref::<IoUringUnavailable>().is_some() => {
-                eprintln!("{}/{}: skipped: {e:#}", spec.name, runtime.label());
-                raw.skipped = Some(format!("{e:#}"));
-                None
-            }
-            Err(e) => {
-                problems.push(format!("{}/{}: {e:#}", spec.name, runtime.label()));
-                None
-            }
-        };
-        subjects.push((raw, subject));
-    }
-
-    // Criterion's estimates written from here on are this workload's.
-    let group_started = std::time::SystemTime::now();
-    let mut group = c.benchmark_group(&spec.name);
-    group
-        .throughput(Throughput::Elements(1))
-        .warm_up_time(timing.warm_up)
-        .measurement_time(timing.measurement)
-        .sample_size(timing.samples);
-    for (raw, subject) in &mut subjects {
-        if let (Some(s), true) = (subject, raw.runtime.is_compared()) {
-            group.bench_function(BenchmarkId::from_parameter(raw.runtime.label()), |b| {
-                b.iter_custom(|iters| s.sample(iters));
-            });
-        }
-    }
-    group.finish();
-    // Keep this run's estimates with its results: criterion's folder moves on.
-    for (raw, subject) in &subjects {
-        if subject.is_some() && raw.runtime.is_compared() {
-            if let Err(e) = paths.keep_estimate(&spec.name, raw.runtime, group_started) {
-                problems.push(format!(
-                    "{}/{}: keeping criterion's estimate: {e}",
-                    spec.name,
-                    raw.runtime.label()
-                ));
-            }
-        }
-    }
-
-    let mut live: Vec<(&mut RawResult, &mut Subject)> = subjects
-        .iter_mut()
-        .filter_map(|(raw, s)| Some((raw, s.as_mut()?)))
+    let mut slots: Vec<Slot> = spec
+        .runtimes
+        .iter()
+        .map(|&runtime| {
+            let raw = RawResult::new(
+                spec,
+                runtime,
+                opts.profile,
+                (loadgen_threads, layout.server_threads()),
+                layout.label(),
+            );
+            let ledger = Ledger::open(spec, runtime, broker)
+                .map_err(|e| problems.push(format!("{}/{}: {e:#}", spec.name, runtime.label())))
+                .ok();
+            Slot { raw, ledger }
+        })
         .collect();
-    let run_floor = opts.run_floor.get();
-    let taken = rounds::run(&mut live, timing.turn, run_floor, rules);
-    if taken > 0 {
-        let a = rounds::assessment(&live, run_floor, rules);
-        if !a.floor_borrowed {
-            if let Some(f) = a.noise_floor {
-                opts.run_floor.set(Some(run_floor.map_or(f, |r| r.max(f))));
+    let blocks = opts.rules.blocks.max(1);
+    for block in 0..blocks {
+        let mut subjects = start_block(
+            spec,
+            &mut slots,
+            opts,
+            layout,
+            loadgen_threads,
+            broker,
+            &mut problems,
+        );
+        let mut live: Vec<(&mut RawResult, &mut Subject)> = slots
+            .iter_mut()
+            .zip(subjects.iter_mut())
+            .filter_map(|(slot, s)| Some((&mut slot.raw, s.as_mut()?)))
+            .collect();
+        let ok = blocks::run(&mut live, block, opts.seed, &timing, Purpose::Verdict);
+        eprintln!("{}: block {}/{blocks} done", spec.name, block + 1);
+        if ok && block + 1 == blocks {
+            if opts.count_syscalls {
+                blocks::run(&mut live, block + 1, opts.seed, &timing, Purpose::Mechanism);
+            }
+            problems.extend(last_block(c, spec, opts, layout, paths, &mut live, &timing));
+        }
+        drop(live);
+        for (slot, s) in slots.iter_mut().zip(subjects) {
+            if let (Some(s), Some(ledger)) = (s, slot.ledger.as_mut()) {
+                slot.raw.failed_samples += s.failed_samples;
+                slot.raw.lives += 1;
+                let (tally, exit, failure) = s.finish();
+                ledger.close_life(tally, exit, failure);
             }
         }
+        if !ok {
+            problems.push(format!(
+                "{}: blocks ended at block {} after a failed load",
+                spec.name,
+                block + 1
+            ));
+            break;
+        }
+    }
+    if let Some(a) = assess_rounds(
+        |rt| {
+            slots
+                .iter()
+                .find(|s| s.raw.runtime == rt)
+                .map_or(&[][..], |s| &s.raw.round_samples[..])
+        },
+        &opts.rules,
+    ) {
         eprintln!(
-            "{}: {} after {taken} interleaved rounds",
+            "{}: {} after {} blocks",
             spec.name,
-            a.verdict.text()
+            a.verdict.text(),
+            a.blocks
         );
     }
-    if spec.curve {
-        curve::run(&mut live, &opts.curves, layout, &paths.raw_dir(&spec.name));
-    }
-    for (raw, s) in &mut live {
-        if raw.runtime.is_compared() {
-            if let Some((r, sample)) = s.timed_run(timing.latency_pass) {
-                raw.latency_pass = Some(r);
-                raw.latency_pass_cpu_us = sample.cpu_us_per_request();
-            }
-        }
-        raw.syscalls_unavailable = s.syscalls.as_ref().err().cloned();
-        raw.server_flags = s.flags.clone();
-        raw.server_ready = Some(s.server.ready_line.clone());
-    }
-
-    for (mut raw, subject) in subjects {
-        if let Some(s) = subject {
-            raw.failed_samples = s.failed_samples;
-            let (tally, v) = s.finish(broker.method());
+    for Slot { mut raw, ledger } in slots {
+        if let Some(ledger) = ledger {
+            let (tally, v) = ledger.verify(broker);
             for p in &v.problems {
                 problems.push(format!("{}/{}: {p}", spec.name, raw.runtime.label()));
             }
@@ -166,6 +162,109 @@ pub fn run_workload(
                 spec.name,
                 raw.runtime.label()
             ));
+        }
+    }
+    problems
+}
+
+/// Starts a fresh server process for every runtime still in the workload. A runtime whose
+/// kernel forbids io_uring is skipped from then on, with the reason; any other start-up
+/// failure is a problem and ends that runtime's part.
+fn start_block(
+    spec: &Spec,
+    slots: &mut [Slot],
+    opts: &RunOptions,
+    layout: &Layout,
+    loadgen_threads: usize,
+    broker: &Broker,
+    problems: &mut Vec<String>,
+) -> Vec<Option<Subject>> {
+    slots
+        .iter_mut()
+        .map(|slot| {
+            let runtime = slot.raw.runtime;
+            let ledger = slot.ledger.as_mut()?;
+            match Subject::start(
+                spec,
+                runtime,
+                &ledger.topic,
+                broker,
+                layout,
+                loadgen_threads,
+                opts,
+            ) {
+                Ok(s) => {
+                    slot.raw.server_flags = s.flags.clone();
+                    slot.raw.server_ready = Some(s.server.ready_line.clone());
+                    Some(s)
+                }
+                Err(e)
+                    if runtime.is_uring() && e.downcast_ref::<IoUringUnavailable>().is_some() =>
+                {
+                    eprintln!("{}/{}: skipped: {e:#}", spec.name, runtime.label());
+                    slot.raw.skipped = Some(format!("{e:#}"));
+                    slot.ledger = None;
+                    None
+                }
+                Err(e) => {
+                    problems.push(format!("{}/{}: {e:#}", spec.name, runtime.label()));
+                    ledger.failure.get_or_insert(format!("start-up: {e:#}"));
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+/// After the last block's verdict rounds, on its processes: criterion's samples (for
+/// reference; the twin is not sampled), the latency curve, and a latency pass each.
+fn last_block(
+    c: &mut Criterion,
+    spec: &Spec,
+    opts: &RunOptions,
+    layout: &Layout,
+    paths: &Paths,
+    live: &mut [(&mut RawResult, &mut Subject)],
+    timing: &Timing,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    // Criterion's estimates written from here on are this workload's.
+    let group_started = std::time::SystemTime::now();
+    let mut group = c.benchmark_group(&spec.name);
+    group
+        .throughput(Throughput::Elements(1))
+        .warm_up_time(timing.warm_up)
+        .measurement_time(timing.measurement)
+        .sample_size(timing.samples);
+    for (raw, s) in live.iter_mut() {
+        if raw.runtime.is_compared() {
+            group.bench_function(BenchmarkId::from_parameter(raw.runtime.label()), |b| {
+                b.iter_custom(|iters| s.sample(iters));
+            });
+        }
+    }
+    group.finish();
+    // Keep this run's estimates with its results: criterion's folder moves on.
+    for (raw, _) in live.iter() {
+        if raw.runtime.is_compared() {
+            if let Err(e) = paths.keep_estimate(&spec.name, raw.runtime, group_started) {
+                problems.push(format!(
+                    "{}/{}: keeping criterion's estimate: {e}",
+                    spec.name,
+                    raw.runtime.label()
+                ));
+            }
+        }
+    }
+    if spec.curve {
+        curve::run(live, &opts.curves, layout, &paths.raw_dir(&spec.name));
+    }
+    for (raw, s) in live.iter_mut() {
+        if raw.runtime.is_compared() {
+            if let Some((r, sample)) = s.timed_run(timing.latency_pass) {
+                raw.latency_pass = Some(r);
+                raw.latency_pass_cpu_us = sample.cpu_us_per_request();
+            }
         }
     }
     problems

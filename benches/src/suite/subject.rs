@@ -1,16 +1,14 @@
-//! One runtime's server under test during a workload: its process, its load-generator
-//! session, its topic, and what was sent to it; ends with the delivery check.
+//! One runtime's server process under test for one block: the process, its load-generator
+//! session, and what was sent to it.
 
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use common::kafka::SinkKind;
-use common::landed::{CountMethod, TopicReader};
 
 use super::{Broker, RunOptions};
 use crate::layout::Layout;
 use crate::loadgen::{self, LoadError, RunConfig, Session, Workload};
-use crate::results::{verify, Evidence, Exit, Landed, RoundSample, Tally, Verification};
+use crate::results::{Exit, RoundSample, Tally};
 use crate::server::{Runtime, ServerConfig, ServerProcess};
 use crate::syscalls;
 use crate::usage::{self, HostCpu};
@@ -25,83 +23,63 @@ enum Pass {
     Open { rate: f64, duration: Duration },
 }
 
-/// One runtime's server under test, with its load-generator session and its Kafka topic.
+/// One runtime's server process under test (one block's life), with its load-generator
+/// session. What it sent is tallied here and handed to the runtime's
+/// [`super::ledger::Ledger`] when it stops.
 pub(super) struct Subject {
     pub(super) server: ServerProcess,
     /// The flags the server was started with (beyond listen, brokers, topic).
     pub(super) flags: Vec<String>,
     session: Session,
-    reader: Option<TopicReader>,
-    /// Records in the topic before any load (0 for a fresh topic, but counted, not assumed).
-    before: u64,
     tally: Tally,
     /// The first failure (stall, time limit, load-generator error): later loads are skipped.
-    failure: Option<String>,
+    pub(super) failure: Option<String>,
     /// Criterion samples that could not be timed (see [`Subject::sample`]).
     pub(super) failed_samples: u64,
-    /// The server's syscalls, counted per thread by tracepoints, or why they cannot be.
-    pub(super) syscalls: Result<syscalls::Counter, String>,
+    /// The server's syscalls, counted per thread by tracepoints while attached (mechanism
+    /// rounds only), or why they cannot be.
+    syscalls: Option<Result<syscalls::Counter, String>>,
     /// Cores the server was given and cores the bench process may use (CPU shares).
     server_cores: usize,
     bench_cores: usize,
 }
 
 impl Subject {
-    /// Creates the topic, starts the server (waiting for its readiness line) and opens the
-    /// load generator's connections.
+    /// Starts the server on `topic` (waiting for its readiness line) and opens the load
+    /// generator's connections. In an A/A run (`opts.aa`) every tokio-uring slot runs
+    /// server-tokio, with tokio's flags, under tokio-uring's label.
     pub(super) fn start(
         spec: &Spec,
         runtime: Runtime,
+        topic: &str,
         broker: &Broker,
         layout: &Layout,
         loadgen_threads: usize,
         opts: &RunOptions,
     ) -> Result<Self> {
         let pass = opts.profile.timing().latency_pass;
-        let topic = format!(
-            "bench-{}-{}-{}",
-            spec.name,
-            runtime.label(),
-            std::process::id()
-        );
-        let null_sink = spec.sink == SinkKind::Null;
-        if !null_sink {
-            broker.topic(&topic)?;
-        }
-        let mut cfg = ServerConfig::new(runtime);
+        let launch = if opts.aa && runtime.is_uring() {
+            Runtime::Tokio
+        } else {
+            runtime
+        };
+        let mut cfg = ServerConfig::new(launch);
         cfg.brokers = Some(broker.addr.clone());
-        cfg.topic = topic.clone();
+        cfg.topic = topic.to_string();
         cfg.args = spec.server_flags();
         cfg.args
             .extend(["--threads".to_string(), layout.server_threads().to_string()]);
         cfg.cpus = layout.server_cpus();
-        if runtime.is_uring() {
+        if launch.is_uring() {
             cfg.args.extend(opts.uring_flags.iter().cloned());
         }
         // The SQPOLL thread polls on the server's own core (split layout): say which.
-        if let (Runtime::UringSqpoll, Some(cpus)) = (runtime, &cfg.cpus) {
+        if let (Runtime::UringSqpoll, Some(cpus)) = (launch, &cfg.cpus) {
             cfg.args
                 .extend(["--sqpoll-cpu".to_string(), cpus[0].to_string()]);
         }
         let server = ServerProcess::start(&cfg)?;
         let flags = cfg.args.clone();
-        // Every server thread exists once it is ready (threads it starts later inherit).
-        let syscalls = if opts.count_syscalls {
-            syscalls::tracefs()
-                .and_then(|t| syscalls::Counter::attach(server.pid(), &t, syscalls::EVENTS))
-        } else {
-            Err("BENCH_SYSCALLS=0".into())
-        };
-        let reader = if null_sink {
-            None
-        } else {
-            Some(TopicReader::new(&broker.addr, &topic, broker.method())?)
-        };
-        let before = reader
-            .as_ref()
-            .map(TopicReader::count)
-            .transpose()?
-            .unwrap_or(0);
         let mut load = RunConfig::new(server.addr, Workload::post("/ingest", spec.body_size, 1));
         load.mode = spec.mode;
         load.connections = spec.connections;
@@ -116,15 +94,55 @@ impl Subject {
             server,
             flags,
             session,
-            reader,
-            before,
             tally: Tally::default(),
             failure: None,
             failed_samples: 0,
-            syscalls,
+            syscalls: None,
             server_cores: layout.server_threads(),
             bench_cores: layout.bench_cores(),
         })
+    }
+
+    /// Attaches syscall tracepoints to every server thread (mechanism rounds). Attaching
+    /// puts every thread of the system on the kernel's slow syscall path, so verdict
+    /// rounds run with none attached.
+    pub(super) fn count_syscalls(&mut self, on: bool) {
+        self.syscalls = on.then(|| {
+            syscalls::tracefs()
+                .and_then(|t| syscalls::Counter::attach(self.server.pid(), &t, syscalls::EVENTS))
+        });
+    }
+
+    /// Why syscalls could not be counted, if they were asked for and could not be.
+    pub(super) fn syscalls_unavailable(&self) -> Option<String> {
+        self.syscalls.as_ref()?.as_ref().err().cloned()
+    }
+
+    /// Waits (at most `max`) until the server's threads use under 10 % of one core over
+    /// 10 ms: the previous turn's leftover work (queued records, a SQPOLL thread's idle
+    /// spin, connection teardown) then does not run in the next turn. `Some(waited)` once
+    /// idle, `None` if it did not go idle within `max`.
+    pub(super) fn settle(&self, max: Duration) -> Option<Duration> {
+        let pid = self.server.pid();
+        let t0 = Instant::now();
+        let window = Duration::from_millis(10);
+        let mut last = usage::on_cpu_ns(pid)?;
+        loop {
+            std::thread::sleep(window);
+            let now = usage::on_cpu_ns(pid)?;
+            if now.saturating_sub(last) < window.as_nanos() as u64 / 10 {
+                return Some(t0.elapsed());
+            }
+            if t0.elapsed() >= max {
+                return None;
+            }
+            last = now;
+        }
+    }
+
+    /// An unmeasured closed-loop pass (a turn's warm-up); counted for the delivery check.
+    pub(super) fn warm(&mut self, duration: Duration) -> bool {
+        self.failure.is_none() && self.load(Pass::Closed(duration)).is_some()
     }
 
     /// One criterion sample: `iters` requests, timed by the load generator.
@@ -171,7 +189,9 @@ impl Subject {
         }
         let pid = self.server.pid();
         let me = std::process::id();
-        let count = |c: &Result<syscalls::Counter, String>| c.as_ref().ok().map(|c| c.read());
+        let count = |c: &Option<Result<syscalls::Counter, String>>| {
+            c.as_ref().and_then(|c| c.as_ref().ok()).map(|c| c.read())
+        };
         let (server0, me0, host0, sys0) = (
             usage::process(pid),
             usage::process(me),
@@ -213,6 +233,7 @@ impl Subject {
             syscalls: calls.as_ref().map(|c| c[0]),
             epoll_waits: calls.as_ref().map(|c| c[1] + c[2]),
             io_uring_enters: calls.as_ref().map(|c| c[3]),
+            ..RoundSample::default()
         };
         Some((report, sample))
     }
@@ -242,14 +263,12 @@ impl Subject {
         }
     }
 
-    /// Closes the load generator's connections, stops the server (SIGTERM: it flushes) and
-    /// checks that every 2xx answer has its record in Kafka.
-    pub(super) fn finish(self, method: CountMethod) -> (Tally, Verification) {
+    /// Closes the load generator's connections and stops the server (SIGTERM: it flushes);
+    /// returns what was sent to it, how it exited and its first failure.
+    pub(super) fn finish(self) -> (Tally, Exit, Option<String>) {
         let Self {
             server,
             session,
-            reader,
-            before,
             tally,
             failure,
             ..
@@ -260,18 +279,6 @@ impl Subject {
             Ok(s) => Exit::Unclean(format!("server exited with {s} after SIGTERM")),
             Err(e) => Exit::Unclean(format!("{e:#}")),
         };
-        let landed = match reader.as_ref().map(TopicReader::count) {
-            None => Landed::NotCounted,
-            Some(Ok(n)) => Landed::Counted(n.saturating_sub(before)),
-            Some(Err(e)) => Landed::Unreadable(format!("{e:#}")),
-        };
-        let v = verify(Evidence {
-            tally,
-            landed,
-            method,
-            exit,
-            failure,
-        });
-        (tally, v)
+        (tally, exit, failure)
     }
 }
