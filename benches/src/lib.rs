@@ -2,11 +2,13 @@
 //! `cargo bench`, and its report. ARCHITECTURE.md (at the repository root) draws the flows.
 //!
 //! - [`loadgen`]: the load generator engine (the `loadgen` binary is its CLI).
+//! - [`runtime`]: the runtimes and ring setups compared (a vocabulary type).
 //! - [`server`]: build, start and stop server processes; never leave one behind.
 //! - [`workload`]: profiles, their timings and the workload catalogue.
 //! - [`suite`]: the per-workload runner behind `cargo bench` (`benches/compare.rs` is the
 //!   criterion entry point).
-//! - [`analysis`]: paired ratios and the verdict rules (pure), for the runner and the report.
+//! - [`analysis`]: the verdict over blocks, its interval and turn order, capacities (pure),
+//!   for the runner and the report.
 //! - [`results`]: the results schema and the one delivery check, shared by the suite,
 //!   `soak` and the report.
 //! - [`report`]: env.json, summary.json/md and report.html (the `report` binary rebuilds them).
@@ -21,6 +23,7 @@ pub mod loadgen;
 pub mod preflight;
 pub mod report;
 pub mod results;
+pub mod runtime;
 pub mod server;
 pub mod suite;
 pub mod syscalls;

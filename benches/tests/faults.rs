@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bench::server::Runtime;
+use bench::runtime::Runtime;
 use support::{body, get, metric, post, Broker, Client};
 
 suite!(

@@ -4,7 +4,8 @@
 
 use std::fmt::Write;
 
-use super::{human_rate, Interval, Paired, Summary};
+use super::format::human_rate;
+use super::{Interval, Paired, Summary};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
@@ -237,7 +238,7 @@ pub fn markdown(a_name: &str, a: &Summary, b_name: &str, b: &Summary) -> String 
 mod tests {
     use super::*;
     use crate::report::Paired;
-    use crate::server::Runtime;
+    use crate::runtime::Runtime;
     use crate::workload::Spec;
 
     fn summary(tokio: f64, uring: Option<f64>) -> Summary {

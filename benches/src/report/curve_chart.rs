@@ -5,12 +5,10 @@
 
 use std::fmt::Write;
 
-use super::curves::{fmt_us, objectives};
-use super::document::esc;
-use super::html::COLORS;
-use super::markdown::runtime_labels;
+use super::curves::objectives;
+use super::format::{esc, fmt_us, human_rate, runtime_labels, COLORS};
 use super::summary::WorkloadResult;
-use super::{human_rate, Summary};
+use super::Summary;
 use crate::loadgen::Latency;
 
 /// (label, pick, stroke width, dash pattern) per percentile drawn.

@@ -4,23 +4,10 @@
 //! `curve_chart.rs`.
 
 use super::document::{Document, Table, Text};
+use super::format::{fmt_us, human_rate};
 use super::summary::{RuntimeResult, WorkloadResult};
-use super::{human_rate, Summary};
+use super::Summary;
 use crate::analysis::capacity::Capacity;
-
-/// `1 ms`, `500 µs`, `2.5 ms`.
-pub fn fmt_us(us: u64) -> String {
-    if us >= 1000 {
-        let ms = us as f64 / 1000.0;
-        if ms.fract() == 0.0 {
-            format!("{ms:.0} ms")
-        } else {
-            format!("{ms} ms")
-        }
-    } else {
-        format!("{us} µs")
-    }
-}
 
 /// The objectives of the run (µs).
 pub fn objectives(s: &Summary) -> Vec<u64> {
@@ -206,7 +193,7 @@ mod tests {
     use crate::loadgen::{Latency, Schedule};
     use crate::report::summary::{test_summary, RunSetup, SCHEMA};
     use crate::results::{Curve, CurvePoint};
-    use crate::server::Runtime;
+    use crate::runtime::Runtime;
     use crate::workload::{catalogue, Profile};
 
     fn lat(p99: u64) -> Latency {

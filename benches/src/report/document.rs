@@ -4,6 +4,8 @@
 
 use std::fmt::Write;
 
+use super::format::esc;
+
 /// A run of text with its style.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Inline {
@@ -209,14 +211,6 @@ impl Document {
         }
         o
     }
-}
-
-/// Escapes text for HTML element content and attribute values.
-pub fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use super::document::{Document, Table, Text};
 use super::Summary;
 use crate::analysis::Paired;
-use crate::server::Runtime;
+use crate::runtime::Runtime;
 
 fn pct(x: Option<f64>) -> String {
     x.map_or("—".into(), |v| format!("{:.0} %", v * 100.0))

@@ -2,15 +2,10 @@
 
 use std::fmt::Write;
 
-use super::document::esc;
-use super::markdown::{self, runtime_labels};
-use super::{human_rate, Summary};
+use super::format::{esc, human_rate, runtime_labels, COLORS};
+use super::markdown;
+use super::Summary;
 use crate::analysis::Verdict;
-
-/// Runtime colours, indexed by [`runtime_labels`] order (the page's key), for every chart.
-pub(super) const COLORS: [&str; 6] = [
-    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2",
-];
 
 /// A workload's name, right-aligned left of its row of bars, centred at `y`.
 fn row_label(o: &mut String, left: f64, y: f64, name: &str) {
@@ -146,7 +141,7 @@ fn latency_chart(s: &Summary, labels: &[String]) -> String {
             r#"<line x1="{0:.1}" x2="{0:.1}" y1="5" y2="{axis_y}" class="g"/><text x="{0:.1}" y="{1}" text-anchor="middle" class="v">{2}</text>"#,
             x(v),
             axis_y + 14.0,
-            super::curves::fmt_us(v.round() as u64)
+            super::format::fmt_us(v.round() as u64)
         );
         p += 1.0;
     }

@@ -3,12 +3,13 @@
 
 use super::document::{Document, Table, Text};
 use super::explain;
+use super::format::{human_rate, runtime_labels};
 use super::stats::Interval;
-use super::{human_rate, Summary};
+use super::Summary;
 use common::landed::CountMethod;
 
 use crate::results::Verification;
-use crate::server::Runtime;
+use crate::runtime::Runtime;
 
 fn interval(i: &Option<Interval>) -> Text {
     match i {
@@ -361,16 +362,4 @@ fn setup(s: &Summary, d: &mut Document) {
                 .collect(),
         );
     }
-}
-
-pub(super) fn runtime_labels(s: &Summary) -> Vec<String> {
-    let mut labels: Vec<String> = Vec::new();
-    for w in &s.workloads {
-        for r in &w.runtimes {
-            if !labels.contains(&r.label) {
-                labels.push(r.label.clone());
-            }
-        }
-    }
-    labels
 }

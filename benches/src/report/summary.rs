@@ -9,7 +9,7 @@ use super::stats::{Interval, Paired};
 use crate::analysis::Assessment;
 use crate::loadgen::Latency;
 use crate::results::{Curve, RoundSample, Tally, Verification};
-use crate::server::Runtime;
+use crate::runtime::Runtime;
 use crate::workload::Spec;
 
 pub const SCHEMA: &str = "runtime-bench/summary/v1";
@@ -180,9 +180,10 @@ impl Summary {
     pub fn run_line(&self) -> String {
         let e = &self.env;
         format!(
-            "Generated {} · profile {} · Kafka: {} · {} · {} cores · kernel {} · librdkafka {} · layout {}",
+            "Generated {} · profile {}{} · Kafka: {} · {} · {} cores · kernel {} · librdkafka {} · layout {}",
             self.generated_at,
             self.setup.profile,
+            if self.setup.aa { " (A/A RUN: server-tokio in tokio-uring's slot)" } else { "" },
             self.setup.kafka,
             e.cpu_model.as_deref().unwrap_or("unknown CPU"),
             e.cores,

@@ -18,7 +18,7 @@ use anyhow::{Context, Result};
 
 use crate::analysis::{self, Assessment, Rules};
 use crate::loadgen;
-use crate::server::Runtime;
+use crate::runtime::Runtime;
 use crate::workload::{Profile, Spec};
 pub use curve::{Curve, CurvePoint};
 pub use verify::{verify, Evidence, Exit, Landed, Verification};

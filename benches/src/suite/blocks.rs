@@ -1,8 +1,11 @@
-//! A block's rounds: with one fresh server process per runtime, a warm-up of each, then
+//! A block's rounds: with one fresh server process per runtime, once each has delivered a
+//! record to Kafka (`Subject::wait_until_publishing`), a warm-up of each, then
 //! `n` rounds whose orders form a Latin square ([`crate::analysis::design::block_order`]); before each turn the
 //! previous turn's server is let settle (bounded) and the turn's own server gets an
 //! unmeasured warm-up. The mechanism round after the last block's rounds is the same turn
 //! with syscall tracepoints attached.
+
+use std::time::Duration;
 
 use super::Subject;
 use crate::analysis::design::block_order;
@@ -39,14 +42,20 @@ pub(super) fn run(
             s.count_syscalls(true);
         }
     }
+    let mut previous: Option<usize> = None;
     if purpose == Purpose::Verdict {
+        for (_, s) in live.iter_mut() {
+            if s.wait_until_publishing(Duration::from_secs(10)).is_err() {
+                return false;
+            }
+        }
         for &i in &rounds[0] {
             if !live[i].1.warm(timing.block_warm_up) {
                 return false;
             }
+            previous = Some(i);
         }
     }
-    let mut previous: Option<usize> = None;
     let mut ok = true;
     'rounds: for (r, order) in rounds.iter().enumerate() {
         let mut samples: Vec<Option<RoundSample>> = vec![None; n];

@@ -16,7 +16,7 @@ use crate::analysis::median;
 use crate::layout::Layout;
 use crate::loadgen::{hdr, Report};
 use crate::results::{Curve, CurvePoint, RawResult, RoundSample};
-use crate::server::Runtime;
+use crate::runtime::Runtime;
 use crate::workload::CurvePlan;
 
 /// The base rate: the lower of tokio's and tokio-uring's median round rates.

@@ -8,7 +8,7 @@ use common::landed::TopicReader;
 
 use super::Broker;
 use crate::results::{verify, Evidence, Exit, Landed, Tally, Verification};
-use crate::server::Runtime;
+use crate::runtime::Runtime;
 use crate::workload::Spec;
 
 pub(super) struct Ledger {

@@ -91,6 +91,7 @@ pub fn run_workload(
         .collect();
     let blocks = opts.rules.blocks.max(1);
     for block in 0..blocks {
+        let block_started = std::time::Instant::now();
         let mut subjects = start_block(
             spec,
             &mut slots,
@@ -106,7 +107,6 @@ pub fn run_workload(
             .filter_map(|(slot, s)| Some((&mut slot.raw, s.as_mut()?)))
             .collect();
         let ok = blocks::run(&mut live, block, opts.seed, &timing, Purpose::Verdict);
-        eprintln!("{}: block {}/{blocks} done", spec.name, block + 1);
         if ok && block + 1 == blocks {
             if opts.count_syscalls {
                 blocks::run(&mut live, block + 1, opts.seed, &timing, Purpose::Mechanism);
@@ -114,14 +114,19 @@ pub fn run_workload(
             problems.extend(last_block(c, spec, opts, layout, paths, &mut live, &timing));
         }
         drop(live);
-        for (slot, s) in slots.iter_mut().zip(subjects) {
-            if let (Some(s), Some(ledger)) = (s, slot.ledger.as_mut()) {
-                slot.raw.failed_samples += s.failed_samples;
+        for (slot, ended) in slots.iter_mut().zip(subject::finish_all(subjects)) {
+            if let (Some(e), Some(ledger)) = (ended, slot.ledger.as_mut()) {
+                slot.raw.failed_samples += e.failed_samples;
                 slot.raw.lives += 1;
-                let (tally, exit, failure) = s.finish();
-                ledger.close_life(tally, exit, failure);
+                ledger.close_life(e.tally, e.exit, e.failure);
             }
         }
+        eprintln!(
+            "{}: block {}/{blocks} done in {:.1} s",
+            spec.name,
+            block + 1,
+            block_started.elapsed().as_secs_f64()
+        );
         if !ok {
             problems.push(format!(
                 "{}: blocks ended at block {} after a failed load",

@@ -9,7 +9,8 @@ use super::{Broker, RunOptions};
 use crate::layout::Layout;
 use crate::loadgen::{self, LoadError, RunConfig, Session, Workload};
 use crate::results::{Exit, RoundSample, Tally};
-use crate::server::{Runtime, ServerConfig, ServerProcess};
+use crate::runtime::Runtime;
+use crate::server::{ServerConfig, ServerProcess};
 use crate::syscalls;
 use crate::usage::{self, HostCpu};
 use crate::workload::Spec;
@@ -42,6 +43,8 @@ pub(super) struct Subject {
     /// Cores the server was given and cores the bench process may use (CPU shares).
     server_cores: usize,
     bench_cores: usize,
+    /// The server publishes to Kafka (not `--sink null`).
+    publishes: bool,
 }
 
 impl Subject {
@@ -100,6 +103,7 @@ impl Subject {
             syscalls: None,
             server_cores: layout.server_threads(),
             bench_cores: layout.bench_cores(),
+            publishes: spec.sink == common::kafka::SinkKind::Kafka,
         })
     }
 
@@ -137,6 +141,36 @@ impl Subject {
                 return None;
             }
             last = now;
+        }
+    }
+
+    /// Sends one request and waits (at most `max`) until the server has delivered a record
+    /// to Kafka. A fresh idempotent producer holds every record until the broker has given
+    /// it a producer id: on the dev VM that took ~0.5 s, during which a fresh server under
+    /// pipelined load queued 100,000 records and refused the rest with 503 (38,000–122,000
+    /// in a 0.3 s pass; none with `enable.idempotence=false`, none once a record had been
+    /// delivered). A block measures servers in their steady state, so it starts here. The
+    /// request is counted like any other. Returns how long it waited.
+    pub(super) fn wait_until_publishing(&mut self, max: Duration) -> Result<Duration, String> {
+        let t0 = Instant::now();
+        if self.load(Pass::Requests(1)).is_none() {
+            return Err(self.failure.clone().unwrap_or_default());
+        }
+        if !self.publishes {
+            return Ok(t0.elapsed());
+        }
+        loop {
+            if delivered(self.server.addr).is_some_and(|n| n > 0) {
+                return Ok(t0.elapsed());
+            }
+            if t0.elapsed() >= max {
+                let why = format!(
+                    "no record delivered to Kafka within {max:?} of the server's first request"
+                );
+                self.failure.get_or_insert(why.clone());
+                return Err(why);
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -262,23 +296,67 @@ impl Subject {
             }
         }
     }
+}
 
-    /// Closes the load generator's connections and stops the server (SIGTERM: it flushes);
-    /// returns what was sent to it, how it exited and its first failure.
-    pub(super) fn finish(self) -> (Tally, Exit, Option<String>) {
-        let Self {
-            server,
-            session,
-            tally,
-            failure,
-            ..
-        } = self;
-        drop(session);
-        let exit = match server.stop(Duration::from_secs(60)) {
-            Ok(s) if s.success() => Exit::Clean,
-            Ok(s) => Exit::Unclean(format!("server exited with {s} after SIGTERM")),
-            Err(e) => Exit::Unclean(format!("{e:#}")),
-        };
-        (tally, exit, failure)
-    }
+/// `kafka_records_delivered_total` from the server's `/metrics`; `None` if unreadable.
+fn delivered(addr: std::net::SocketAddr) -> Option<u64> {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+    c.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+    c.write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut text = String::new();
+    c.read_to_string(&mut text).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("kafka_records_delivered_total "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// What a stopped process leaves for its runtime's ledger: what was sent to it, how it
+/// exited after SIGTERM, its first load failure, and its failed criterion samples.
+pub(super) struct Ended {
+    pub(super) tally: Tally,
+    pub(super) exit: Exit,
+    pub(super) failure: Option<String>,
+    pub(super) failed_samples: u64,
+}
+
+/// Stops a block's processes: closes every load-generator session, sends every server
+/// SIGTERM at once (they drain and flush in parallel: one flush's wait per block instead
+/// of one per runtime), then waits for each. Index for index with `subjects`.
+pub(super) fn finish_all(subjects: Vec<Option<Subject>>) -> Vec<Option<Ended>> {
+    let stopping: Vec<Option<(ServerProcess, Ended)>> = subjects
+        .into_iter()
+        .map(|s| {
+            let Subject {
+                server,
+                session,
+                tally,
+                failure,
+                failed_samples,
+                ..
+            } = s?;
+            drop(session);
+            server.terminate();
+            let ended = Ended {
+                tally,
+                exit: Exit::Clean,
+                failure,
+                failed_samples,
+            };
+            Some((server, ended))
+        })
+        .collect();
+    stopping
+        .into_iter()
+        .map(|s| {
+            let (server, mut ended) = s?;
+            ended.exit = match server.wait(Duration::from_secs(60)) {
+                Ok(st) if st.success() => Exit::Clean,
+                Ok(st) => Exit::Unclean(format!("server exited with {st} after SIGTERM")),
+                Err(e) => Exit::Unclean(format!("{e:#}")),
+            };
+            Some(ended)
+        })
+        .collect()
 }

@@ -11,13 +11,13 @@
 macro_rules! suite {
     (with_ring_setups: $($case:ident),* $(,)?) => {
         suite!($($case),*);
-        mod uring_coop_single { $( #[test] fn $case() { super::$case(bench::server::Runtime::UringCoopSingle) } )* }
-        mod uring_sqpoll { $( #[test] fn $case() { super::$case(bench::server::Runtime::UringSqpoll) } )* }
+        mod uring_coop_single { $( #[test] fn $case() { super::$case(bench::runtime::Runtime::UringCoopSingle) } )* }
+        mod uring_sqpoll { $( #[test] fn $case() { super::$case(bench::runtime::Runtime::UringSqpoll) } )* }
     };
     ($($case:ident),* $(,)?) => {
-        mod tokio { $( #[test] fn $case() { super::$case(bench::server::Runtime::Tokio) } )* }
-        mod tokio_per_core { $( #[test] fn $case() { super::$case(bench::server::Runtime::TokioPerCore) } )* }
-        mod uring { $( #[test] fn $case() { super::$case(bench::server::Runtime::Uring) } )* }
+        mod tokio { $( #[test] fn $case() { super::$case(bench::runtime::Runtime::Tokio) } )* }
+        mod tokio_per_core { $( #[test] fn $case() { super::$case(bench::runtime::Runtime::TokioPerCore) } )* }
+        mod uring { $( #[test] fn $case() { super::$case(bench::runtime::Runtime::Uring) } )* }
     };
 }
 
@@ -27,7 +27,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bench::loadgen::response;
-use bench::server::{Runtime, ServerConfig, ServerProcess};
+use bench::runtime::Runtime;
+use bench::server::{ServerConfig, ServerProcess};
 use common::embedded::EmbeddedKafka;
 use common::landed::{CountMethod, TopicReader};
 

@@ -1,18 +1,11 @@
-//! What `cargo bench` measures: the profiles (`BENCH_PROFILE`), their timings, and the
-//! workload catalogue. Plain data, shared by the runner ([`crate::suite`]) and the report
-//! ([`crate::report`]), which reads it back from `config.json`.
-//!
-//! To add a workload, add a [`Spec`] to [`catalogue`]; the runner, the delivery check and
-//! the report pick it up from there.
+//! How much `cargo bench` runs (`BENCH_PROFILE`): each profile's timings, its verdict
+//! rules (blocks, band) and its latency curves' plan, with the environment's overrides.
 
 use std::time::Duration;
 
 use anyhow::{bail, Result};
-use common::kafka::SinkKind;
 
 use crate::analysis::Rules;
-use crate::loadgen::Mode;
-use crate::server::Runtime;
 
 /// How much to run: `BENCH_PROFILE=quick|default|full`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -155,6 +148,11 @@ impl Profile {
     /// overrides: `BENCH_BLOCKS` (blocks per workload, at least 2), `BENCH_EQUIV_BAND`
     /// (percent). The variables of the earlier adaptive design are refused by name.
     pub fn rules(self) -> Result<Rules> {
+        self.rules_from(|name| std::env::var(name).ok())
+    }
+
+    /// [`Profile::rules`] with the variables read through `var` (tests pass a map).
+    fn rules_from(self, var: impl Fn(&str) -> Option<String>) -> Result<Rules> {
         let mut r = match self {
             Self::Quick => Rules {
                 blocks: 2,
@@ -162,7 +160,7 @@ impl Profile {
             },
             Self::Default | Self::Full => Rules::default(),
         };
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
         for gone in ["BENCH_ROUNDS_MAX", "BENCH_ROUND_BUDGET"] {
             if var(gone).is_some() {
                 bail!("{gone} is no longer read: a workload runs a fixed number of blocks of fresh processes, set by BENCH_BLOCKS");
@@ -214,223 +212,9 @@ fn parse_objectives(v: &str) -> Result<Vec<u64>> {
         .collect()
 }
 
-/// One workload: what load, with which server flags.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Spec {
-    /// Criterion group name and folder: `[a-z0-9-]` only.
-    pub name: String,
-    /// One line for the report.
-    pub description: String,
-    /// How the load generator offers load.
-    #[serde(deserialize_with = "mode_compat::deserialize")]
-    pub mode: Mode,
-    pub connections: usize,
-    pub body_size: usize,
-    /// Where the servers publish: with [`SinkKind::Null`] nothing lands, and the delivery
-    /// check says "not counted".
-    #[serde(default)]
-    pub sink: SinkKind,
-    /// Extra server flags (e.g. `--ack delivered`).
-    pub server_args: Vec<String>,
-    pub runtimes: Vec<Runtime>,
-    /// Measure a latency curve (open-loop passes) after the rounds.
-    #[serde(default)]
-    pub curve: bool,
-}
-
-impl Spec {
-    fn new(
-        name: &str,
-        description: &str,
-        mode: Mode,
-        connections: usize,
-        body_size: usize,
-    ) -> Self {
-        Self {
-            name: name.into(),
-            description: description.into(),
-            mode,
-            connections,
-            body_size,
-            sink: SinkKind::Kafka,
-            server_args: Vec::new(),
-            // Every workload carries its own A/A control: tokio's twin in every block.
-            runtimes: vec![Runtime::Tokio, Runtime::Uring, Runtime::TokioTwin],
-            curve: false,
-        }
-    }
-
-    /// Adds a latency curve (open loop sends one request per slot: not for pipelining).
-    fn with_curve(mut self) -> Self {
-        self.curve = !matches!(self.mode, Mode::Pipelined { .. });
-        self
-    }
-
-    fn args(mut self, args: &[&str]) -> Self {
-        self.server_args = args.iter().map(|s| s.to_string()).collect();
-        self
-    }
-
-    fn sink(mut self, sink: SinkKind) -> Self {
-        self.sink = sink;
-        self
-    }
-
-    /// Every flag the workload gives its servers (besides listen, brokers, topic, threads).
-    pub fn server_flags(&self) -> Vec<String> {
-        let mut flags = self.server_args.clone();
-        if self.sink == SinkKind::Null {
-            flags.extend(["--sink".to_string(), "null".to_string()]);
-        }
-        flags
-    }
-}
-
-/// The workloads of a profile.
-pub fn catalogue(profile: Profile) -> Vec<Spec> {
-    let mut v = vec![
-        Spec::new("keepalive-100b-c32", "keep-alive, 100 B POST, 32 connections", Mode::Closed, 32, 100).with_curve(),
-        Spec::new("keepalive-100b-c256", "keep-alive, 100 B POST, 256 connections", Mode::Closed, 256, 100),
-        Spec::new("conn-per-request-100b", "connection per request (the blog's workload), 100 B POST, 64 concurrent", Mode::ConnPerRequest, 64, 100).with_curve(),
-        Spec::new("keepalive-16kib-c32", "keep-alive, 16 KiB POST, 32 connections", Mode::Closed, 32, 16 * 1024),
-        Spec::new("pipelined-16-100b-c32", "pipelined depth 16, 100 B POST, 32 connections", Mode::Pipelined { depth: 16 }, 32, 100),
-        Spec::new("ack-delivered-100b-c64", "keep-alive, 100 B POST, answered once the broker acked (--ack delivered), 64 connections", Mode::Closed, 64, 100)
-            .args(&["--ack", "delivered"])
-            .with_curve(),
-    ];
-    // Quick keeps one short curve, so CI runs the path.
-    if profile == Profile::Quick {
-        for s in v.iter_mut().skip(1) {
-            s.curve = false;
-        }
-    }
-    if profile == Profile::Full {
-        for s in &mut v {
-            s.runtimes.insert(1, Runtime::TokioPerCore);
-        }
-        for c in [16, 1024] {
-            v.push(Spec::new(
-                &format!("keepalive-100b-c{c}"),
-                &format!("keep-alive, 100 B POST, {c} connections"),
-                Mode::Closed,
-                c,
-                100,
-            ));
-        }
-        for (label, size) in [
-            ("1kib", 1024),
-            ("256kib", 256 * 1024),
-            ("1mib", 1024 * 1024 - 1024),
-        ] {
-            v.push(Spec::new(
-                &format!("keepalive-{label}-c32"),
-                &format!("keep-alive, {label} POST, 32 connections"),
-                Mode::Closed,
-                32,
-                size,
-            ));
-        }
-        v.push(
-            Spec::new(
-                "ack-delivered-100b-c256",
-                "ack delivered, 100 B POST, 256 connections",
-                Mode::Closed,
-                256,
-                100,
-            )
-            .args(&["--ack", "delivered"]),
-        );
-        v.push(
-            Spec::new(
-                "null-sink-100b-c32",
-                "keep-alive, 100 B POST, --sink null (no Kafka): the servers' own cost",
-                Mode::Closed,
-                32,
-                100,
-            )
-            .sink(SinkKind::Null),
-        );
-        // A latency curve wherever open-loop pacing applies.
-        v = v.into_iter().map(Spec::with_curve).collect();
-        // Was io_uring given a fair chance? Tuned rings beside the default one.
-        for s in &mut v {
-            if matches!(
-                s.name.as_str(),
-                "keepalive-100b-c256" | "conn-per-request-100b" | "pipelined-16-100b-c32"
-            ) {
-                s.runtimes
-                    .extend([Runtime::UringCoopSingle, Runtime::UringSqpoll]);
-            }
-        }
-    }
-    v
-}
-
-/// Reads `mode` as written now (`{"kind": "pipelined", "depth": 16}`) or as the first
-/// results did (`"pipelined-16"`), so `report --compare` still reads the reference runs.
-mod mode_compat {
-    use serde::{Deserialize, Deserializer};
-
-    use crate::loadgen::Mode;
-
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Either {
-        Typed(Mode),
-        Label(String),
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Mode, D::Error> {
-        match Either::deserialize(d)? {
-            Either::Typed(m) => Ok(m),
-            Either::Label(l) => Mode::from_label(&l)
-                .ok_or_else(|| serde::de::Error::custom(format!("unknown load mode {l:?}"))),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn modes_round_trip_and_old_labels_still_read() {
-        for spec in catalogue(Profile::Full) {
-            let json = serde_json::to_string(&spec).expect("json");
-            let back: Spec = serde_json::from_str(&json).expect("parse");
-            assert_eq!(back.mode, spec.mode, "{json}");
-            assert_eq!(back.sink, spec.sink);
-        }
-        let old = r#"{"name":"p","description":"d","mode":"pipelined-16","depth":16,
-            "connections":32,"body_size":100,"server_args":[],"runtimes":["tokio"]}"#;
-        let s: Spec = serde_json::from_str(old).expect("old form");
-        assert_eq!(s.mode, Mode::Pipelined { depth: 16 });
-        assert_eq!(s.sink, SinkKind::Kafka);
-    }
-
-    #[test]
-    fn curves_where_the_profiles_say() {
-        let curved = |p: Profile| -> Vec<String> {
-            catalogue(p)
-                .into_iter()
-                .filter(|s| s.curve)
-                .map(|s| s.name)
-                .collect()
-        };
-        assert_eq!(curved(Profile::Quick), ["keepalive-100b-c32"]);
-        assert_eq!(
-            curved(Profile::Default),
-            [
-                "keepalive-100b-c32",
-                "conn-per-request-100b",
-                "ack-delivered-100b-c64"
-            ]
-        );
-        let full = catalogue(Profile::Full);
-        assert!(full
-            .iter()
-            .all(|s| s.curve != matches!(s.mode, Mode::Pipelined { .. })));
-    }
 
     #[test]
     fn objectives_read_as_durations_and_bad_ones_are_named() {
@@ -447,11 +231,49 @@ mod tests {
     }
 
     #[test]
-    fn null_sink_is_a_flag_of_its_own() {
-        let null = catalogue(Profile::Full)
-            .into_iter()
-            .find(|s| s.sink == SinkKind::Null)
-            .expect("full has a null-sink workload");
-        assert_eq!(null.server_flags(), ["--sink", "null"]);
+    fn blocks_are_fixed_in_advance_and_old_stopping_variables_are_refused() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(name, _)| *name == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let r = Profile::Default.rules_from(env(&[])).expect("defaults");
+        assert_eq!((r.blocks, r.min_blocks), (18, 6));
+        assert_eq!(
+            Profile::Quick.rules_from(env(&[])).expect("quick").blocks,
+            2
+        );
+        let r = Profile::Default
+            .rules_from(env(&[("BENCH_BLOCKS", "24"), ("BENCH_EQUIV_BAND", "5%")]))
+            .expect("overrides");
+        assert_eq!(r.blocks, 24);
+        assert!((r.band - 0.05).abs() < 1e-12);
+        for bad in ["1", "many", "-3"] {
+            let pairs: &'static [(&str, &str)] = match bad {
+                "1" => &[("BENCH_BLOCKS", "1")],
+                "many" => &[("BENCH_BLOCKS", "many")],
+                _ => &[("BENCH_BLOCKS", "-3")],
+            };
+            let e = Profile::Default
+                .rules_from(env(pairs))
+                .expect_err(bad)
+                .to_string();
+            assert!(e.contains("BENCH_BLOCKS"), "{e}");
+        }
+        for gone in ["BENCH_ROUNDS_MAX", "BENCH_ROUND_BUDGET"] {
+            let pairs: &'static [(&str, &str)] = if gone == "BENCH_ROUNDS_MAX" {
+                &[("BENCH_ROUNDS_MAX", "30")]
+            } else {
+                &[("BENCH_ROUND_BUDGET", "60")]
+            };
+            let e = Profile::Default
+                .rules_from(env(pairs))
+                .expect_err(gone)
+                .to_string();
+            assert!(e.contains(gone) && e.contains("BENCH_BLOCKS"), "{e}");
+        }
     }
 }

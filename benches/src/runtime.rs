@@ -1,0 +1,69 @@
+//! The runtimes (and ring setups) a run compares: a vocabulary type shared by the runner,
+//! the results schema and the report, apart from the process control that starts them
+//! (`server.rs`).
+
+/// Which server, and for tokio which runtime layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Runtime {
+    /// server-tokio, work-stealing multi-thread runtime (default flavour).
+    Tokio,
+    /// server-tokio, one current-thread runtime per core (same layout as server-uring).
+    TokioPerCore,
+    /// server-uring.
+    Uring,
+    /// A second server-tokio, same binary and flags as [`Runtime::Tokio`]: the A/A control
+    /// whose ratio to tokio in the interleaved rounds is the machine's noise floor.
+    TokioTwin,
+    /// server-uring with `--coop-taskrun --single-issuer`.
+    UringCoopSingle,
+    /// server-uring with `--sqpoll` (a kernel thread polls the submission queue).
+    UringSqpoll,
+}
+
+impl Runtime {
+    pub const ALL: [Runtime; 6] = [
+        Runtime::Tokio,
+        Runtime::TokioPerCore,
+        Runtime::Uring,
+        Runtime::TokioTwin,
+        Runtime::UringCoopSingle,
+        Runtime::UringSqpoll,
+    ];
+
+    /// Short label used in benchmark ids and reports.
+    pub fn label(self) -> &'static str {
+        match self {
+            Runtime::Tokio => "tokio",
+            Runtime::TokioPerCore => "tokio-per-core",
+            Runtime::Uring => "tokio-uring",
+            Runtime::TokioTwin => "tokio-twin",
+            Runtime::UringCoopSingle => "tokio-uring-coop-single",
+            Runtime::UringSqpoll => "tokio-uring-sqpoll",
+        }
+    }
+
+    /// Runs server-uring (with whatever ring setup).
+    pub fn is_uring(self) -> bool {
+        matches!(
+            self,
+            Runtime::Uring | Runtime::UringCoopSingle | Runtime::UringSqpoll
+        )
+    }
+
+    /// Measured by criterion and the latency pass (the A/A twin is measured in the
+    /// interleaved rounds only).
+    pub fn is_compared(self) -> bool {
+        self != Runtime::TokioTwin
+    }
+
+    /// The flags that make a server binary this runtime (flavour, ring setup).
+    pub fn flavour_args(self) -> &'static [&'static str] {
+        match self {
+            Runtime::TokioPerCore => &["--flavour", "per-core"],
+            Runtime::UringCoopSingle => &["--coop-taskrun", "--single-issuer"],
+            Runtime::UringSqpoll => &["--sqpoll"],
+            _ => &[],
+        }
+    }
+}
