@@ -4,10 +4,10 @@
 //! in every position exactly once), so a position effect (the turn after a settle, the
 //! turn after a given server) lands on every runtime equally; and since the turn indices of
 //! each runtime then sum alike, a linear drift over the block cancels in the block's
-//! means too. The square's first row is a permutation drawn per pair of blocks; the second block of
-//! a pair uses the mirrored square, so who follows whom balances over pairs of blocks (a Williams design's
-//! idea). With A B C / C B A (the previous design) the middle runtime never left the
-//! middle.
+//! means too. The square's first row is a permutation drawn per pair of blocks; the second
+//! block of a pair uses the mirrored square, so who follows whom balances over pairs of
+//! blocks (a Williams design's idea). With A B C / C B A (the previous design) the middle
+//! runtime never left the middle.
 
 /// The rounds of block `block` for `n` runtimes: `rounds[r]` lists runtime indices in
 /// turn order.
