@@ -204,11 +204,11 @@ fn run() -> Result<bool> {
         &paths.criterion.join("report").join("index.html"),
     )?;
     println!(
-        "\nruntime-bench: criterion's tokio-uring / tokio ratios (for reference; the verdicts below come from the interleaved rounds)"
+        "\nruntime-bench: criterion's tokio-uring / tokio ratios (for reference; the verdicts below come from the blocks)"
     );
     for w in &summary.workloads {
         let drift = if w.criterion_drift == Some(true) {
-            "  (outside the rounds' interval: the machine drifted)"
+            "  (outside the blocks' interval: one pair of processes, measured one after the other)"
         } else {
             ""
         };

@@ -24,7 +24,7 @@ pub fn verdicts(s: &Summary, d: &mut Document) {
     }
     let rules = s.setup.rules.unwrap_or_default();
     d.para(format!(
-        "Each workload ran {} blocks; a block starts fresh processes of tokio, tokio-uring and a second tokio (the twin, the A/A control) and runs one round per runtime in Latin-square order (every runtime in every position once), each turn after the previous server went idle and after an unmeasured warm-up. Per block: tokio-uring against both tokio processes, and the twin against tokio, as log ratios of the block's mean rates; the interval is the Wilcoxon signed-rank ({:.0} %) interval over blocks, so it reflects the variance between processes, not only between rounds of one process. The A/A noise floor is how far the twin and tokio measured apart in the same blocks (symmetric). Faster: the whole interval beyond the floor; equivalent: the interval within ±{:.0} % and the floor inside that band; otherwise undecided, with the reason. A workload without its own A/A control, or with fewer than {} blocks, gets no verdict. The number of blocks is fixed in advance (no stopping when the interval first excludes 1). A round is client-bound when the server used under 80 % of its cores while the load side used 90 % or more of its; mostly client-bound workloads get no verdict. Criterion's ratio is for reference; where it falls outside the interval the machine drifted while criterion measured one runtime, then the other.",
+        "Each workload ran {} blocks; a block starts fresh processes of tokio, tokio-uring and a second tokio (the twin, the A/A control) and runs one round per runtime in Latin-square order (every runtime in every position once), each turn after the previous server went idle and after an unmeasured warm-up. Per block: tokio-uring against both tokio processes, and the twin against tokio, as log ratios of the block's mean rates; the interval is the Wilcoxon signed-rank ({:.0} %) interval over blocks, so it reflects the variance between processes, not only between rounds of one process. The A/A noise floor is how far the twin and tokio measured apart in the same blocks (symmetric). Faster: the whole interval beyond the floor; equivalent: the interval within ±{:.0} % and the floor inside that band; otherwise undecided, with the reason. A workload without its own A/A control, or with fewer than {} blocks, gets no verdict. The number of blocks is fixed in advance (no stopping when the interval first excludes 1). A round is client-bound when the server used under 80 % of its cores while the load side used 90 % or more of its; mostly client-bound workloads get no verdict. Criterion's ratio is for reference: it measures one pair of processes (the last block's), one runtime after the other, so where it falls outside the interval, that pair's own offsets or a drift of the machine between the two measurements moved it.",
         rules.blocks,
         rules.level * 100.0,
         rules.band * 100.0,
@@ -60,8 +60,9 @@ pub fn verdicts(s: &Summary, d: &mut Document) {
             false => Text::plain(a.verdict.text()),
         };
         let criterion = match (w.ratio_uring_tokio, w.criterion_drift) {
-            (Some(r), Some(true)) => Text::plain(format!("{:.3} ", r.estimate))
-                .then(Text::bold("(outside the interval: the machine drifted)")),
+            (Some(r), Some(true)) => Text::plain(format!("{:.3} ", r.estimate)).then(Text::bold(
+                "(outside the interval: one pair of processes, one after the other)",
+            )),
             (Some(r), _) => Text::plain(format!("{:.3}", r.estimate)),
             (None, _) => "—".into(),
         };

@@ -193,8 +193,9 @@ fn assess_workload(w: &mut WorkloadResult, rules: &analysis::Rules) {
         |rt| w.runtime(rt).map_or(&[][..], |r| &r.round_samples[..]),
         rules,
     );
-    // Criterion measured each runtime in turn, minutes apart; where its ratio falls outside
-    // the rounds' interval, the machine's speed changed in between.
+    // Criterion measured the last block's two processes, one runtime after the other; where
+    // its ratio falls outside the blocks' interval, that pair's offsets or a change in the
+    // machine's speed in between moved it.
     w.criterion_drift = match (
         &w.ratio_uring_tokio,
         assessment.as_ref().and_then(|a| a.ab.as_ref()),

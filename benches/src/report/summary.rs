@@ -114,8 +114,9 @@ pub struct WorkloadResult {
     /// The verdict and the rounds behind it (`None`: tokio-uring was not measured).
     #[serde(default)]
     pub assessment: Option<Assessment>,
-    /// Criterion's tokio-uring / tokio estimate falls outside the rounds' interval: the
-    /// machine drifted while criterion measured one runtime, then the other.
+    /// Criterion's tokio-uring / tokio estimate falls outside the blocks' interval: its one
+    /// pair of processes, measured one runtime after the other, read differently
+    /// (their own offsets, or the machine's drift in between).
     #[serde(default)]
     pub criterion_drift: Option<bool>,
     pub spec: Spec,
