@@ -120,6 +120,18 @@ pub struct Tally {
     pub stalls: u64,
 }
 
+impl std::ops::AddAssign for Tally {
+    /// Sums what was sent to several processes of one runtime (one per block).
+    fn add_assign(&mut self, o: Tally) {
+        self.runs += o.runs;
+        self.answered += o.answered;
+        self.ok += o.ok;
+        self.non_2xx += o.non_2xx;
+        self.errors += o.errors;
+        self.stalls += o.stalls;
+    }
+}
+
 impl Tally {
     pub fn add(&mut self, r: &loadgen::Report) {
         self.runs += 1;

@@ -2,8 +2,8 @@
 //! record to Kafka (`Subject::wait_until_publishing`), a warm-up of each, then `n` rounds
 //! whose orders form a Latin square ([`crate::analysis::design::block_order`]); before
 //! each turn the previous turn's server is let settle (bounded) and the turn's own server
-//! gets an unmeasured warm-up. The mechanism round after the last block's rounds is the same turn
-//! with syscall tracepoints attached.
+//! gets an unmeasured warm-up. The mechanism round after the last block's rounds is the
+//! same turn with syscall tracepoints attached.
 
 use std::time::Duration;
 

@@ -16,7 +16,7 @@ pub(super) struct Ledger {
     reader: Option<TopicReader>,
     /// Records in the topic before any load (0 for a fresh topic, but counted, not assumed).
     before: u64,
-    pub(super) tally: Tally,
+    tally: Tally,
     /// The first unclean exit of any of its processes.
     exit: Exit,
     /// The first load failure (stall, time limit, load-generator error).
@@ -55,13 +55,7 @@ impl Ledger {
 
     /// Adds one stopped process's account.
     pub(super) fn close_life(&mut self, tally: Tally, exit: Exit, failure: Option<String>) {
-        let t = &mut self.tally;
-        t.runs += tally.runs;
-        t.answered += tally.answered;
-        t.ok += tally.ok;
-        t.non_2xx += tally.non_2xx;
-        t.errors += tally.errors;
-        t.stalls += tally.stalls;
+        self.tally += tally;
         if self.exit == Exit::Clean {
             self.exit = exit;
         }

@@ -34,7 +34,7 @@ pub(super) struct Subject {
     session: Session,
     tally: Tally,
     /// The first failure (stall, time limit, load-generator error): later loads are skipped.
-    pub(super) failure: Option<String>,
+    failure: Option<String>,
     /// Criterion samples that could not be timed (see [`Subject::sample`]).
     pub(super) failed_samples: u64,
     /// The server's syscalls, counted per thread by tracepoints while attached (mechanism
