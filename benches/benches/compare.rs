@@ -218,13 +218,16 @@ fn run() -> Result<bool> {
             w.ratio_uring_tokio.map_or("—".into(), |r| r.fmt_ratio())
         );
     }
+    // Absolute: a relative BENCH_RESULTS or CRITERION_HOME is taken from the bench's own
+    // working directory (cargo runs it in benches/), not from where `cargo bench` was typed.
+    let shown = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     println!(
         "runtime-bench: report in {}/ (report.html, summary.md, summary.json, env.json)",
-        paths.results.display()
+        shown(&paths.results).display()
     );
     println!(
         "runtime-bench: criterion's reports in {}",
-        paths.criterion.join("report").join("index.html").display()
+        shown(&paths.criterion.join("report").join("index.html")).display()
     );
     if aa {
         println!("\nruntime-bench: A/A RUN (BENCH_AA=1): server-tokio ran in every tokio-uring slot; a \"faster\" verdict below is a false positive");

@@ -116,6 +116,10 @@ pub struct Tally {
     pub answered: u64,
     pub ok: u64,
     pub non_2xx: u64,
+    /// Of `non_2xx`, the 503s: the server refused the request because its producer queue
+    /// was full (backpressure: the broker took records slower than they arrived).
+    #[serde(default)]
+    pub refused: u64,
     pub errors: u64,
     pub stalls: u64,
 }
@@ -127,6 +131,7 @@ impl std::ops::AddAssign for Tally {
         self.answered += o.answered;
         self.ok += o.ok;
         self.non_2xx += o.non_2xx;
+        self.refused += o.refused;
         self.errors += o.errors;
         self.stalls += o.stalls;
     }
@@ -138,6 +143,7 @@ impl Tally {
         self.answered += r.completed;
         self.ok += r.ok;
         self.non_2xx += r.non_2xx();
+        self.refused += r.statuses.get(&503).copied().unwrap_or(0);
         self.errors += r.errors_total();
         self.stalls += u64::from(r.stall.is_some());
     }

@@ -70,7 +70,16 @@ pub fn verify(e: Evidence) -> Verification {
         problems.push(format!("{} requests failed without an answer", t.errors));
     }
     if t.non_2xx > 0 {
-        problems.push(format!("{} answers were not 2xx", t.non_2xx));
+        let mut p = format!("{} answers were not 2xx", t.non_2xx);
+        if t.refused > 0 {
+            p.push_str(&format!(
+                " ({} of them 503: the server's producer queue was full, so the broker took \
+                 records slower than the server received them; while it did, the rates were \
+                 the broker's, not the runtime's)",
+                t.refused
+            ));
+        }
+        problems.push(p);
     }
     let landed = match e.landed {
         Landed::Counted(n) => {
@@ -166,6 +175,12 @@ mod tests {
         let mut non_2xx = good();
         non_2xx.tally.non_2xx = 5;
         fails_with(non_2xx, "5 answers were not 2xx");
+        let mut refused = good();
+        (refused.tally.non_2xx, refused.tally.refused) = (5, 3);
+        fails_with(
+            refused,
+            "5 answers were not 2xx (3 of them 503: the server's producer queue was full",
+        );
         let mut stalled = good();
         stalled.tally.stalls = 1;
         fails_with(stalled, "stalled");
