@@ -250,6 +250,24 @@ fn run() -> Result<bool> {
             ),
         }
     }
+    println!("\nruntime-bench: efficiency (server cores' CPU per request, every runtime paced at one rate, over the same blocks):");
+    for w in &summary.workloads {
+        match (&w.efficiency, w.efficiency_rate) {
+            (Some(a), Some(rate)) => println!(
+                "  {:<26} at {} req/s: {}  [A/A floor {}]",
+                w.spec.name,
+                bench::report::human_rate(rate),
+                a.verdict.efficiency_text(),
+                a.noise_floor
+                    .map_or("not measured".into(), |f| format!("±{:.1} %", f * 100.0))
+            ),
+            _ if !w.spec.paceable() => println!(
+                "  {:<26} not paced (pipelined: the load generator sends a window per connection)",
+                w.spec.name
+            ),
+            _ => println!("  {:<26} not measured", w.spec.name),
+        }
+    }
     problems.extend(summary.problems.iter().cloned());
     if problems.is_empty() && !summary.passed() {
         problems.push("a workload has no verified runtime".into());

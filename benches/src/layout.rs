@@ -101,6 +101,14 @@ impl Layout {
         }
     }
 
+    /// CPUs for the bench process (load generator, embedded broker), if pinned.
+    pub fn bench_cpus(&self) -> Option<Vec<usize>> {
+        match self {
+            Self::Shared { .. } => None,
+            Self::Split { bench, .. } => Some(bench.clone()),
+        }
+    }
+
     /// Pins the calling thread (and every thread it starts afterwards: the load generator's,
     /// the embedded broker's) to the bench's cores. Call first thing in `main`.
     pub fn pin_this_process(&self) -> std::io::Result<()> {

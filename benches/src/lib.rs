@@ -17,6 +17,7 @@
 //! - [`layout`]: CPU layouts (`shared`, `split`) for servers vs load generator and broker.
 
 pub mod analysis;
+pub mod cores;
 pub mod host;
 pub mod layout;
 pub mod loadgen;

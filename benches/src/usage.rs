@@ -31,7 +31,8 @@ impl Usage {
     }
 }
 
-fn clock_ticks() -> u64 {
+/// USER_HZ: the unit of `/proc/PID/stat` and `/proc/stat` times (100 on Linux).
+pub fn clock_ticks() -> u64 {
     // SAFETY: sysconf has no memory arguments.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if t > 0 {

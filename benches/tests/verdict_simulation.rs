@@ -60,7 +60,7 @@ fn simulate(effect: f64, rules: &Rules, rng: &mut SplitMix) -> Assessment {
             rates[rt].push(v);
         }
     }
-    assess(&rates[0], &rates[1], &rates[2], 0, rules)
+    assess(&rates[0], &rates[1], &rates[2], None, rules)
 }
 
 #[derive(Debug, Default)]

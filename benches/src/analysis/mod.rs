@@ -7,9 +7,12 @@
 pub mod blocks;
 pub mod capacity;
 pub mod design;
+mod efficiency;
+pub mod limits;
 mod paired;
 pub mod verdict;
 
 pub use blocks::{BlockEstimate, Variance};
+pub use limits::{Limit, Limits};
 pub use paired::{median, Paired};
 pub use verdict::{assess, decide, Assessment, Rules, Verdict};

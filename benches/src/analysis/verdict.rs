@@ -11,7 +11,9 @@
 //! Decided in this order:
 //! 1. no tokio-uring, or fewer than `min_blocks` blocks -> undecided;
 //! 2. no A/A control of the workload's own -> undecided (never a floor of 0);
-//! 3. most rounds client-bound -> undecided (the load generator was the limit);
+//! 3. a reason to withhold it from the caller -> undecided (a throughput verdict when
+//!    most turns were not server-limited: [`super::limits`]; an efficiency verdict when
+//!    most paced turns missed their rate);
 //! 4. the noise floor `f` = |the A/A contrast's estimate|: how far apart two copies of
 //!    tokio measured in these very blocks, symmetric;
 //! 5. equivalent: the A/B interval inside ±band *and* the floor inside the band;
@@ -23,6 +25,7 @@
 //! `benches/tests/verdict_simulation.rs`.
 
 use super::blocks::{BlockEstimate, Variance};
+use super::limits::Limits;
 
 /// The decision's settings.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -36,6 +39,8 @@ pub struct Rules {
     pub min_blocks: usize,
     /// The intervals' confidence.
     pub level: f64,
+    /// The efficiency rounds' offered rate, as a share of the lower runtime's capacity.
+    pub efficiency_load: f64,
 }
 
 impl Default for Rules {
@@ -45,6 +50,7 @@ impl Default for Rules {
             blocks: 18,
             min_blocks: 6,
             level: 0.95,
+            efficiency_load: 0.5,
         }
     }
 }
@@ -110,19 +116,12 @@ impl Verdict {
     }
 }
 
-/// The client-bound rule for one round and runtime: the server was not near saturation
-/// (under 80 % of the cores it was given) while the load side was (90 % or more of its).
-pub fn client_bound(server_share: f64, load_share: f64) -> bool {
-    server_share < 0.8 && load_share >= 0.9
-}
-
-/// Decides a workload from its A/B and A/A block estimates (log contrasts) and how many of
-/// its rounds were client-bound (of `rounds`).
+/// Decides a workload from its A/B and A/A block estimates (log contrasts); `withheld`: the
+/// caller's reason not to decide (the measurement did not measure what the verdict claims).
 pub fn decide(
     ab: Option<&BlockEstimate>,
     aa: Option<&BlockEstimate>,
-    client_bound_rounds: usize,
-    rounds: usize,
+    withheld: Option<&str>,
     rules: &Rules,
 ) -> Verdict {
     let undecided = |reason: String, more: bool| Verdict::Undecided {
@@ -148,11 +147,8 @@ pub fn decide(
             false,
         );
     };
-    if client_bound_rounds * 2 > rounds {
-        return undecided(
-            format!("client-bound in {client_bound_rounds} of {rounds} rounds: the load generator, not the server, was the limit"),
-            false,
-        );
+    if let Some(why) = withheld {
+        return undecided(why.to_string(), false);
     }
     let floor = aa.estimate.abs();
     let band = (1.0 + rules.band).ln();
@@ -221,8 +217,9 @@ pub struct Assessment {
     /// Where the A/B contrast's variance lives, and what more blocks would buy.
     #[serde(default)]
     pub variance: Option<Variance>,
-    /// Rounds in which tokio or tokio-uring was client-bound.
-    pub client_bound_rounds: usize,
+    /// Who limited the turns behind it (throughput verdicts; `None` for efficiency).
+    #[serde(default)]
+    pub limits: Option<Limits>,
     /// Blocks and rounds (all blocks together) behind the verdict.
     #[serde(default)]
     pub blocks: usize,
@@ -243,13 +240,14 @@ where
 /// One runtime's rates, grouped by block: `rates[b]` = block b's rounds, in round order.
 pub type ByBlock = [Vec<f64>];
 
-/// Assesses a workload from each runtime's per-block round rates (tokio, tokio-uring,
-/// twin; blocks aligned by index) and the count of client-bound rounds.
+/// Assesses a workload from each runtime's per-block round figures (rates, or requests per
+/// core-second; tokio, tokio-uring, twin; blocks aligned by index). `withheld`: see
+/// [`decide`].
 pub fn assess(
     tokio: &ByBlock,
     uring: &ByBlock,
     twin: &ByBlock,
-    client_bound_rounds: usize,
+    withheld: Option<&str>,
     rules: &Rules,
 ) -> Assessment {
     let ln = |r: &f64| if *r > 0.0 { r.ln() } else { f64::NAN };
@@ -288,14 +286,14 @@ pub fn assess(
     let aa = BlockEstimate::from_blocks(&means(&aa_rounds), rules.level);
     let rounds = ab_rounds.iter().map(Vec::len).sum();
     Assessment {
-        verdict: decide(ab.as_ref(), aa.as_ref(), client_bound_rounds, rounds, rules),
+        verdict: decide(ab.as_ref(), aa.as_ref(), withheld, rules),
         noise_floor: aa.as_ref().map(|a| a.estimate.abs().exp() - 1.0),
         variance: Variance::from_rounds(&ab_rounds),
         blocks: ab_rounds.len(),
         rounds,
         ab,
         aa,
-        client_bound_rounds,
+        limits: None,
     }
 }
 
@@ -320,11 +318,11 @@ mod tests {
     #[test]
     fn an_interval_inside_the_band_with_a_floor_inside_it_is_equivalent() {
         let ab = est(&[0.99, 1.0, 1.01, 1.02, 0.98, 1.0, 1.01, 0.99, 1.0, 1.0]);
-        let v = decide(Some(&ab), Some(&quiet_aa()), 0, 30, &rules());
+        let v = decide(Some(&ab), Some(&quiet_aa()), None, &rules());
         assert_eq!(v, Verdict::Equivalent { band_pct: 3.0 });
         // The same interval beside a 5 % A/A difference is not "equivalent within 3 %".
         let loud = est(&[1.05, 1.06, 1.04, 1.05, 1.05, 1.06, 1.04, 1.05]);
-        let v = decide(Some(&ab), Some(&loud), 0, 30, &rules());
+        let v = decide(Some(&ab), Some(&loud), None, &rules());
         assert!(
             matches!(&v, Verdict::Undecided { reason, .. } if reason.contains("A/A floor")),
             "{v:?}"
@@ -334,7 +332,7 @@ mod tests {
     #[test]
     fn a_clear_difference_is_faster_either_way_with_its_interval() {
         let ab = est(&[1.10, 1.12, 1.15, 1.11, 1.13, 1.12, 1.14, 1.10, 1.16, 1.12]);
-        let v = decide(Some(&ab), Some(&quiet_aa()), 0, 30, &rules());
+        let v = decide(Some(&ab), Some(&quiet_aa()), None, &rules());
         let Verdict::UringFaster {
             pct,
             lo_pct,
@@ -348,7 +346,7 @@ mod tests {
             "{v:?}"
         );
         let ab = est(&[0.80, 0.82, 0.79, 0.81, 0.80, 0.83, 0.78, 0.80, 0.81, 0.80]);
-        let v = decide(Some(&ab), Some(&quiet_aa()), 0, 30, &rules());
+        let v = decide(Some(&ab), Some(&quiet_aa()), None, &rules());
         // tokio / tokio-uring = 1 / 0.80 = 1.25: tokio faster by 25 %.
         assert!(
             matches!(v, Verdict::TokioFaster { pct, .. } if (pct - 24.6).abs() < 1.0),
@@ -363,7 +361,7 @@ mod tests {
         let up = est(&[1.05, 1.05, 1.06, 1.04, 1.05, 1.05, 1.06, 1.04]);
         let down = est(&[0.95, 0.95, 0.94, 0.96, 0.95, 0.95, 0.94, 0.96]);
         for ab in [&up, &down] {
-            let v = decide(Some(ab), Some(&aa), 0, 30, &rules());
+            let v = decide(Some(ab), Some(&aa), None, &rules());
             assert!(
                 matches!(&v, Verdict::Undecided { reason, .. } if reason.contains("A/A noise floor")),
                 "{v:?}"
@@ -372,17 +370,17 @@ mod tests {
         // The A/A twin measured *slower* by 6 %: the same floor, the same answers.
         let aa_down = est(&[0.94, 0.95, 0.93, 0.94, 0.94, 0.95, 0.93, 0.94]);
         for ab in [&up, &down] {
-            assert!(!decide(Some(ab), Some(&aa_down), 0, 30, &rules()).is_decided());
+            assert!(!decide(Some(ab), Some(&aa_down), None, &rules()).is_decided());
         }
         // A 12 % lead clears it in both directions.
         let up = est(&[1.12, 1.13, 1.11, 1.12, 1.12, 1.13, 1.11, 1.12]);
         let down = est(&[0.88, 0.89, 0.87, 0.88, 0.88, 0.89, 0.87, 0.88]);
         assert!(matches!(
-            decide(Some(&up), Some(&aa), 0, 30, &rules()),
+            decide(Some(&up), Some(&aa), None, &rules()),
             Verdict::UringFaster { .. }
         ));
         assert!(matches!(
-            decide(Some(&down), Some(&aa), 0, 30, &rules()),
+            decide(Some(&down), Some(&aa), None, &rules()),
             Verdict::TokioFaster { .. }
         ));
     }
@@ -390,38 +388,34 @@ mod tests {
     #[test]
     fn no_control_of_its_own_means_no_verdict() {
         let ab = est(&[1.30; 10]);
-        let v = decide(Some(&ab), None, 0, 30, &rules());
+        let v = decide(Some(&ab), None, None, &rules());
         assert!(
             matches!(&v, Verdict::Undecided { reason, more_rounds_may_help: false } if reason.contains("no A/A control")),
             "{v:?}"
         );
         // A workload measured without a twin: same answer from `assess`.
         let rates = |r: f64| -> Vec<Vec<f64>> { (0..8).map(|_| vec![r; 3]).collect() };
-        let a = assess(&rates(100.0), &rates(130.0), &[], 0, &rules());
+        let a = assess(&rates(100.0), &rates(130.0), &[], None, &rules());
         assert!(!a.verdict.is_decided() && a.aa.is_none(), "{a:?}");
     }
 
     #[test]
-    fn too_few_blocks_or_mostly_client_bound_are_undecided() {
+    fn too_few_blocks_or_a_withheld_verdict_are_undecided() {
         let ab = est(&[1.2; 5]);
-        assert!(!decide(Some(&ab), Some(&quiet_aa()), 0, 15, &rules()).is_decided());
-        assert!(!decide(None, None, 0, 0, &rules()).is_decided());
+        assert!(!decide(Some(&ab), Some(&quiet_aa()), None, &rules()).is_decided());
+        assert!(!decide(None, None, None, &rules()).is_decided());
         let ab = est(&[1.2; 10]);
-        let v = decide(Some(&ab), Some(&quiet_aa()), 20, 30, &rules());
+        let v = decide(
+            Some(&ab),
+            Some(&quiet_aa()),
+            Some("co-limited in 20 of 30 turns"),
+            &rules(),
+        );
         assert!(
-            matches!(&v, Verdict::Undecided { reason, .. } if reason.contains("client-bound")),
+            matches!(&v, Verdict::Undecided { reason, more_rounds_may_help: false } if reason.contains("co-limited")),
             "{v:?}"
         );
-        assert!(decide(Some(&ab), Some(&quiet_aa()), 10, 30, &rules()).is_decided());
-        assert!(client_bound(0.5, 0.95));
-        assert!(
-            !client_bound(0.95, 0.95),
-            "both saturated: the server is a limit"
-        );
-        assert!(
-            !client_bound(0.5, 0.6),
-            "neither saturated: not the client's fault"
-        );
+        assert!(decide(Some(&ab), Some(&quiet_aa()), None, &rules()).is_decided());
     }
 
     #[test]
@@ -431,7 +425,7 @@ mod tests {
         let b = 8;
         let t: Vec<Vec<f64>> = (0..b).map(|_| vec![100.0, 100.0, 100.0]).collect();
         let u: Vec<Vec<f64>> = (0..b).map(|_| vec![120.0, 120.0, 120.0]).collect();
-        let a = assess(&t, &u, &t, 0, &rules());
+        let a = assess(&t, &u, &t, None, &rules());
         assert_eq!((a.blocks, a.rounds), (8, 24));
         let ab = a.ab.as_ref().expect("ab");
         assert!((ab.estimate - 1.2f64.ln()).abs() < 1e-12);
@@ -440,7 +434,7 @@ mod tests {
         // The twin 10 % off in block 0 only: the A/A contrast moves, A/B uses both.
         let mut w = t.clone();
         w[0] = vec![110.0; 3];
-        let a = assess(&t, &u, &w, 0, &rules());
+        let a = assess(&t, &u, &w, None, &rules());
         let first = a.ab.as_ref().expect("ab").blocks[0];
         assert!((first - (120f64.ln() - (100f64.ln() + 110f64.ln()) / 2.0)).abs() < 1e-12);
         assert!((a.aa.as_ref().expect("aa").blocks[0] - 1.1f64.ln()).abs() < 1e-12);

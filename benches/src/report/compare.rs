@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use super::format::human_rate;
 use super::{Interval, Paired, Summary};
+use crate::analysis::Assessment;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
@@ -57,23 +58,37 @@ pub fn rows(a: &Summary, b: &Summary) -> Vec<Row> {
         .collect()
 }
 
+/// Which of a workload's verdicts to compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    /// Rate over the blocks' closed-loop rounds.
+    Throughput,
+    /// CPU per request over the blocks' paced rounds.
+    Efficiency,
+}
+
+fn assessment<'a>(s: &'a Summary, w: &str, which: Which) -> Option<&'a Assessment> {
+    let x = s.workload(w)?;
+    match which {
+        Which::Throughput => x.assessment.as_ref(),
+        Which::Efficiency => x.efficiency.as_ref(),
+    }
+}
+
 /// A workload's verdict in a run, as text (`—` where the run has none).
-fn verdict(s: &Summary, w: &str) -> String {
-    s.workload(w)
-        .and_then(|x| x.assessment.as_ref())
-        .map_or("—".into(), |a| a.verdict.text())
+fn verdict(s: &Summary, w: &str, which: Which) -> String {
+    assessment(s, w, which).map_or("—".into(), |a| match which {
+        Which::Throughput => a.verdict.text(),
+        Which::Efficiency => a.verdict.efficiency_text(),
+    })
 }
 
 /// Whether two runs' verdicts agree: the same decision (the same runtime faster, or both
 /// equivalent), not the same number. `OPPOSITE`: one says tokio-uring, the other tokio.
-pub fn agreement(s: &Summary, t: &Summary, w: &str) -> &'static str {
+pub fn agreement(s: &Summary, t: &Summary, w: &str, which: Which) -> &'static str {
     use crate::analysis::Verdict as V;
-    fn get<'a>(x: &'a Summary, w: &str) -> Option<&'a V> {
-        x.workload(w)
-            .and_then(|x| x.assessment.as_ref())
-            .map(|a| &a.verdict)
-    }
-    match (get(s, w), get(t, w)) {
+    let get = |x| assessment(x, w, which).map(|a| &a.verdict);
+    match (get(s), get(t)) {
         (Some(V::UringFaster { .. }), Some(V::UringFaster { .. }))
         | (Some(V::TokioFaster { .. }), Some(V::TokioFaster { .. }))
         | (Some(V::Equivalent { .. }), Some(V::Equivalent { .. })) => "same",
@@ -87,8 +102,8 @@ pub fn agreement(s: &Summary, t: &Summary, w: &str) -> &'static str {
 
 /// Whether two runs' verdict intervals (tokio-uring / tokio over blocks) overlap:
 /// `Some(false)` means the runs measured incompatible ratios. `None` when either has none.
-pub fn intervals_overlap(s: &Summary, t: &Summary, w: &str) -> Option<bool> {
-    let ab = |x: &Summary| x.workload(w)?.assessment.as_ref()?.ab.clone();
+pub fn intervals_overlap(s: &Summary, t: &Summary, w: &str, which: Which) -> Option<bool> {
+    let ab = |x| assessment(x, w, which)?.ab.clone();
     Some(ab(s)?.overlaps(&ab(t)?))
 }
 
@@ -114,6 +129,58 @@ pub fn differences(a: &Summary, b: &Summary) -> Vec<String> {
         .collect()
 }
 
+/// One verdict table: each run's verdict and interval per workload, side by side.
+fn verdict_table(
+    o: &mut String,
+    (a_name, a): (&str, &Summary),
+    (b_name, b): (&str, &Summary),
+    which: Which,
+    title: &str,
+    ratio: &str,
+) {
+    let named = |s: &Summary| {
+        s.workloads
+            .iter()
+            .any(|w| assessment(s, &w.spec.name, which).is_some())
+    };
+    if !named(a) && !named(b) {
+        return;
+    }
+    let _ = writeln!(o, "\n## {title}\n");
+    let _ = writeln!(
+        o,
+        "| workload | {a_name} | {a_name}: {ratio} | {b_name} | {b_name}: {ratio} | intervals overlap | verdicts agree |"
+    );
+    let _ = writeln!(o, "|---|---|---|---|---|---|---|");
+    let interval = |s: &Summary, w: &str| {
+        assessment(s, w, which)
+            .and_then(|x| x.ab.as_ref().map(|p| p.fmt_ratio()))
+            .unwrap_or_else(|| "—".into())
+    };
+    let mut seen: Vec<&str> = Vec::new();
+    for w in a.workloads.iter().chain(&b.workloads) {
+        if seen.contains(&w.spec.name.as_str()) {
+            continue;
+        }
+        seen.push(&w.spec.name);
+        let n = &w.spec.name;
+        let overlap = match intervals_overlap(a, b, n, which) {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => "—",
+        };
+        let _ = writeln!(
+            o,
+            "| {n} | {} | {} | {} | {} | {overlap} | {} |",
+            verdict(a, n, which),
+            interval(a, n),
+            verdict(b, n, which),
+            interval(b, n),
+            agreement(a, b, n, which)
+        );
+    }
+}
+
 /// The comparison as a Markdown table.
 pub fn markdown(a_name: &str, a: &Summary, b_name: &str, b: &Summary) -> String {
     let mut o = String::new();
@@ -129,38 +196,19 @@ pub fn markdown(a_name: &str, a: &Summary, b_name: &str, b: &Summary) -> String 
             diff.join("; ")
         );
     }
-    let _ = writeln!(o, "\n## Verdicts (from each run's blocks)\n");
-    let _ = writeln!(
-        o,
-        "| workload | {a_name} | {a_name}: tokio-uring / tokio | {b_name} | {b_name}: tokio-uring / tokio | intervals overlap | verdicts agree |"
-    );
-    let _ = writeln!(o, "|---|---|---|---|---|---|---|");
-    let interval = |s: &Summary, w: &str| {
-        s.workload(w)
-            .and_then(|x| x.assessment.as_ref()?.ab.as_ref().map(|p| p.fmt_ratio()))
-            .unwrap_or_else(|| "—".into())
-    };
-    let mut seen: Vec<&str> = Vec::new();
-    for w in a.workloads.iter().chain(&b.workloads) {
-        if seen.contains(&w.spec.name.as_str()) {
-            continue;
-        }
-        seen.push(&w.spec.name);
-        let n = &w.spec.name;
-        let overlap = match intervals_overlap(a, b, n) {
-            Some(true) => "yes",
-            Some(false) => "NO",
-            None => "—",
-        };
-        let _ = writeln!(
-            o,
-            "| {n} | {} | {} | {} | {} | {overlap} | {} |",
-            verdict(a, n),
-            interval(a, n),
-            verdict(b, n),
-            interval(b, n),
-            agreement(a, b, n)
-        );
+    for (which, title, ratio) in [
+        (
+            Which::Throughput,
+            "Verdicts (from each run's blocks)",
+            "tokio-uring / tokio",
+        ),
+        (
+            Which::Efficiency,
+            "Efficiency verdicts (CPU per request at a fixed load)",
+            "tokio-uring / tokio, requests per core-second",
+        ),
+    ] {
+        verdict_table(&mut o, (a_name, a), (b_name, b), which, title, ratio);
     }
     let _ = writeln!(o, "\n## Throughput (req/s estimate [95% interval])\n");
     let _ = writeln!(
@@ -282,7 +330,7 @@ mod tests {
             &tokio,
             &uring,
             &tokio,
-            0,
+            None,
             &crate::analysis::Rules::default(),
         )
     }
@@ -304,8 +352,27 @@ mod tests {
         assert!(markdown("ref", &a, "again", &a).contains("| yes | same |"));
         let mut c = summary(100_000.0, Some(90_000.0));
         c.workloads[0].assessment = Some(assessed(&slower));
-        assert_eq!(agreement(&a, &c, "w"), "OPPOSITE");
-        assert_eq!(intervals_overlap(&a, &c, "w"), Some(false));
+        assert_eq!(agreement(&a, &c, "w", Which::Throughput), "OPPOSITE");
+        assert_eq!(
+            intervals_overlap(&a, &c, "w", Which::Throughput),
+            Some(false)
+        );
+        // No efficiency verdict in either run: no efficiency table.
+        assert!(!md.contains("## Efficiency verdicts"));
+        // Efficiency verdicts get their own table, worded as CPU per request.
+        a.workloads[0].efficiency = Some(assessed(&faster));
+        b.workloads[0].efficiency = Some(assessed(&faster));
+        let md = markdown("ref", &a, "latest", &b);
+        let eff = &md[md.find("## Efficiency verdicts").expect("efficiency table")..];
+        assert!(
+            eff.contains("| w | tokio-uring uses 10.7 % less CPU per request [9.9, 11.5] |"),
+            "{eff}"
+        );
+        assert!(eff.contains("| yes | same |"), "{eff}");
+        assert_eq!(
+            agreement(&a, &c, "w", Which::Efficiency),
+            "missing in one run"
+        );
     }
 
     #[test]

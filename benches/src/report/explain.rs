@@ -3,7 +3,8 @@
 
 use super::document::{Document, Table, Text};
 use super::Summary;
-use crate::analysis::Paired;
+use crate::analysis::{Limit, Paired};
+use crate::results::RoundSample;
 use crate::runtime::Runtime;
 
 fn pct(x: Option<f64>) -> String {
@@ -24,7 +25,7 @@ pub fn verdicts(s: &Summary, d: &mut Document) {
     }
     let rules = s.setup.rules.unwrap_or_default();
     d.para(format!(
-        "Each workload ran {} blocks; a block starts fresh processes of tokio, tokio-uring and a second tokio (the twin, the A/A control) and runs one round per runtime in Latin-square order (every runtime in every position once), each turn after the previous server went idle and after an unmeasured warm-up. Per block: tokio-uring against both tokio processes, and the twin against tokio, as log ratios of the block's mean rates; the interval is the Wilcoxon signed-rank ({:.0} %) interval over blocks, so it reflects the variance between processes, not only between rounds of one process. The A/A noise floor is how far the twin and tokio measured apart in the same blocks (symmetric). Faster: the whole interval beyond the floor; equivalent: the interval within ±{:.0} % and the floor inside that band; otherwise undecided, with the reason. A workload without its own A/A control, or with fewer than {} blocks, gets no verdict. The number of blocks is fixed in advance (no stopping when the interval first excludes 1). A round is client-bound when the server used under 80 % of its cores while the load side used 90 % or more of its; mostly client-bound workloads get no verdict. Criterion's ratio is for reference: it measures one pair of processes (the last block's), one runtime after the other, so where it falls outside the interval, that pair's own offsets or a drift of the machine between the two measurements moved it.",
+        "Each workload ran {} blocks; a block starts fresh processes of tokio, tokio-uring and a second tokio (the twin, the A/A control) and runs one round per runtime in Latin-square order (every runtime in every position once), each turn after the previous server went idle and after an unmeasured warm-up. Per block: tokio-uring against both tokio processes, and the twin against tokio, as log ratios of the block's mean rates; the interval is the Wilcoxon signed-rank ({:.0} %) interval over blocks, so it reflects the variance between processes, not only between rounds of one process. The A/A noise floor is how far the twin and tokio measured apart in the same blocks (symmetric). Faster: the whole interval beyond the floor; equivalent: the interval within ±{:.0} % and the floor inside that band; otherwise undecided, with the reason. A workload without its own A/A control, or with fewer than {} blocks, gets no verdict. The number of blocks is fixed in advance (no stopping when the interval first excludes 1). Each turn is named by who limited it, from the busy share of each side's whole cores (every task, irq and softirq on them): server-limited (the server's cores at 90 % or more, the load side's not), load-limited, co-limited (both at 90 % or more: the rate measures the load generator too) or neither-limited (latency set the rate). A throughput verdict is given only when most turns were server-limited; otherwise the efficiency verdict below is the one to read. Criterion's ratio is for reference: it measures one pair of processes (the last block's), one runtime after the other, so where it falls outside the interval, that pair's own offsets or a drift of the machine between the two measurements moved it.",
         rules.blocks,
         rules.level * 100.0,
         rules.band * 100.0,
@@ -39,7 +40,7 @@ pub fn verdicts(s: &Summary, d: &mut Document) {
         "blocks × rounds",
         "SD between blocks / rounds",
         "with 8 more blocks",
-        "client-bound rounds",
+        "limit (turns)",
         "criterion's ratio",
         "capacity at a p99 objective (latency curve)",
     ]);
@@ -95,9 +96,84 @@ pub fn verdicts(s: &Summary, d: &mut Document) {
                 )
             })
             .into(),
-            a.client_bound_rounds.to_string().into(),
+            limit_cell(a).into(),
             criterion,
             super::curves::capacity_cell(s, w),
+        ]);
+    }
+    d.table(t);
+}
+
+/// The dominant limit and its share of the turns, e.g. `co-limited 50/54`.
+fn limit_cell(a: &crate::analysis::Assessment) -> String {
+    let Some(l) = a.limits.filter(|l| l.turns() > 0) else {
+        return "not classified".into();
+    };
+    let Some(d) = l.dominant() else {
+        return "—".into();
+    };
+    let k = match d {
+        Limit::Server => l.server,
+        Limit::Load => l.load,
+        Limit::Co => l.co,
+        Limit::Neither => l.neither,
+    };
+    format!("{} {k}/{}", d.label(), l.turns())
+}
+
+/// The efficiency verdict: every runtime paced at one offered rate, judged on the server
+/// cores' busy time per request.
+pub fn efficiency(s: &Summary, d: &mut Document) {
+    if s.workloads.iter().all(|w| w.efficiency.is_none()) {
+        return;
+    }
+    d.heading("Efficiency: CPU per request at a fixed load");
+    d.para(format!(
+        "In every block, after the throughput rounds, one paced round: each runtime's server (tokio, tokio-uring, the twin) gets the same offered rate, {:.0} % of the lower runtime's median rate in the first block, in an open loop, so the load side has headroom and the figure does not depend on the client's limits. The figure is the busy time of the server's whole cores (every task, irq and softirq on them) per answered request: the turn's wall time less the cores' idle residency from the cpuidle driver (µs), or from /proc/stat ticks (10 ms) on a kernel without one; the server's own threads on the scheduler clock (ns) are shown beside it; it is decided like throughput (per block, tokio-uring against both tokio processes, the twin against tokio as the A/A control, the signed-rank interval over blocks), on requests per busy core-second, and worded as CPU per request. Pipelined workloads are not paced (the load generator sends a window per connection) and have none.",
+        s.setup.rules.unwrap_or_default().efficiency_load * 100.0
+    ));
+    let mut t = Table::new([
+        "workload",
+        "offered rate",
+        "efficiency verdict",
+        "tokio-uring / tokio, requests per core-second",
+        "A/A noise floor",
+        "blocks",
+        "server cores µs/req: tokio / tokio-uring",
+        "server threads µs/req: tokio / tokio-uring",
+    ]);
+    for w in &s.workloads {
+        let Some(a) = &w.efficiency else { continue };
+        let us = |rt: Runtime, f: fn(&RoundSample) -> Option<f64>| {
+            let r = w.runtime(rt)?;
+            let v: Vec<f64> = r.efficiency_samples.iter().filter_map(f).collect();
+            crate::analysis::median(&v)
+        };
+        let both = |f: fn(&RoundSample) -> Option<f64>| {
+            format!(
+                "{} / {}",
+                per_req(us(Runtime::Tokio, f), 2),
+                per_req(us(Runtime::Uring, f), 2)
+            )
+        };
+        t.row([
+            Text::plain(w.spec.name.as_str()),
+            w.efficiency_rate
+                .map_or("—".into(), |r| {
+                    format!("{} req/s", super::format::human_rate(r))
+                })
+                .into(),
+            match a.verdict.is_decided() {
+                true => Text::bold(a.verdict.efficiency_text()),
+                false => Text::plain(a.verdict.efficiency_text()),
+            },
+            a.ab.as_ref().map_or("—".into(), |p| p.fmt_ratio()).into(),
+            a.noise_floor
+                .map_or("not measured".into(), |f| format!("±{:.1} %", f * 100.0))
+                .into(),
+            a.blocks.to_string().into(),
+            both(RoundSample::core_us_per_request).into(),
+            both(RoundSample::sched_us_per_request).into(),
         ]);
     }
     d.table(t);
@@ -115,10 +191,14 @@ pub fn mechanism(s: &Summary, d: &mut Document) {
         return;
     }
     d.heading("Why: what each server did per request (medians over the rounds)");
-    d.para("Server and load-side CPU: share of the cores each was given (the server's from /proc/PID/stat, all its threads including exited ones; the load side is the bench process: load generator and embedded broker). Steal: the host's CPU taken by the hypervisor. Per request: the server's user and system CPU, context switches (voluntary / involuntary), syscalls, and the waits among them: epoll_wait (tokio's reactor; tokio-uring parks in it too) and io_uring_enter (tokio-uring's submissions and waits). Syscalls are counted by tracepoints in a mechanism round of their own, after the last block's verdict rounds: attaching them puts every thread on the kernel's slow syscall path, a cost that grows with syscalls per request, so verdict rounds run without them. The last column is that round's rate against the same processes' verdict rounds: what counting cost.");
+    d.para("Where each request's CPU went, first: the server's whole cores (every task, irq and softirq on them, /proc/stat ticks) per request with the softirq part in brackets (loopback TCP receive work, charged to no process on kernels with IRQ time accounting), then the load side per request: the load generator's threads and the bench process's other threads (the embedded broker, Kafka clients), from each thread's scheduler clock. Limit: who limited most of the runtime's rounds. Server and load-side CPU: share of the cores each was given (the server's from /proc/PID/stat, all its threads including exited ones; the load side is the bench process: load generator and embedded broker). Steal: the host's CPU taken by the hypervisor. Per request: the server's user and system CPU, context switches (voluntary / involuntary), syscalls, and the waits among them: epoll_wait (tokio's reactor; tokio-uring parks in it too) and io_uring_enter (tokio-uring's submissions and waits). Syscalls are counted by tracepoints in a mechanism round of their own, after the last block's verdict rounds: attaching them puts every thread on the kernel's slow syscall path, a cost that grows with syscalls per request, so verdict rounds run without them. The last column is that round's rate against the same processes' verdict rounds: what counting cost.");
     let mut t = Table::new([
         "workload",
         "runtime",
+        "limit (rounds)",
+        "server cores µs/req (softirq)",
+        "load generator µs/req",
+        "broker and other µs/req",
         "server CPU",
         "load side CPU",
         "steal",
@@ -146,6 +226,15 @@ pub fn mechanism(s: &Summary, d: &mut Document) {
             t.row([
                 w.spec.name.clone(),
                 r.label.clone(),
+                m.limit.map_or("—".into(), |l| {
+                    format!("{} {}/{}", l.label(), m.limit_rounds, m.rounds)
+                }),
+                match (m.core_us, m.softirq_us) {
+                    (Some(c), Some(si)) => format!("{c:.2} ({si:.2})"),
+                    _ => "—".into(),
+                },
+                per_req(m.loadgen_us, 2),
+                per_req(m.broker_us, 2),
                 pct(m.server_share),
                 pct(m.load_share),
                 m.steal

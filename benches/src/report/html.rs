@@ -327,6 +327,9 @@ svg .one{{stroke:#000;stroke-width:1}}svg .band{{stroke:#666;stroke-dasharray:4 
     // Its heading is this section's; the rest (explanation, table) follows the chart.
     verdicts.blocks.remove(0);
     o.push_str(&verdicts.html());
+    let mut efficiency = super::document::Document::default();
+    super::explain::efficiency(s, &mut efficiency);
+    o.push_str(&efficiency.html());
     o.push_str("<p class=\"key\">");
     for (j, l) in labels.iter().enumerate() {
         let _ = write!(

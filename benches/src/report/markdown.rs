@@ -67,6 +67,7 @@ pub fn verdict_lines(s: &Summary) -> Document {
 pub fn document(s: &Summary) -> Document {
     let mut d = Document::default();
     explain::verdicts(s, &mut d);
+    explain::efficiency(s, &mut d);
     d.blocks.extend(details(s).blocks);
     d
 }

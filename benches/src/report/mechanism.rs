@@ -1,9 +1,11 @@
-//! Why one runtime is faster: what each server did per request over the interleaved
-//! rounds (CPU user and system, context switches, syscalls and the waits among them), and
-//! who was the limit (server and load-side CPU shares, the host's steal). Medians over the
-//! rounds, so one disturbed round does not move them.
+//! Why one runtime is faster: where each request's CPU went (the server's cores whole,
+//! their softirq share, the load generator, the embedded broker), what each server did per
+//! request over the interleaved rounds (CPU user and system, context switches, syscalls
+//! and the waits among them), and who was the limit. Medians over the rounds, so one
+//! disturbed round does not move them.
 
-use crate::analysis::median;
+use crate::analysis::{median, Limit};
+use crate::results::limits;
 use crate::results::RoundSample;
 
 /// Medians over a runtime's rounds; per request unless said otherwise.
@@ -23,8 +25,28 @@ pub struct Mechanism {
     pub syscalls: Option<f64>,
     pub epoll_waits: Option<f64>,
     pub io_uring_enters: Option<f64>,
-    /// Rounds in which this runtime was client-bound.
-    pub client_bound_rounds: usize,
+    /// The server's cores' busy time per request, µs (whole cores: every task, irq and
+    /// softirq on them), and the softirq part of it.
+    #[serde(default)]
+    pub core_us: Option<f64>,
+    #[serde(default)]
+    pub softirq_us: Option<f64>,
+    /// The load side's CPU per request, µs: the load generator's threads and the rest of
+    /// the bench process (the embedded broker, Kafka clients).
+    #[serde(default)]
+    pub loadgen_us: Option<f64>,
+    #[serde(default)]
+    pub broker_us: Option<f64>,
+    /// The busy share of the server's and the load side's whole cores.
+    #[serde(default)]
+    pub server_core_busy: Option<f64>,
+    #[serde(default)]
+    pub load_core_busy: Option<f64>,
+    /// Who limited most of this runtime's rounds, and in how many.
+    #[serde(default)]
+    pub limit: Option<Limit>,
+    #[serde(default)]
+    pub limit_rounds: usize,
     /// Syscalls are counted in their own round(s), with tracepoints attached: how much the
     /// rate changed there against the same processes' verdict rounds (last block), e.g.
     /// -0.04 = counting cost 4 % of throughput.
@@ -62,6 +84,15 @@ impl Mechanism {
             (s.answered > 0).then_some(())?;
             Some(x? / s.answered as f64)
         };
+        let counts = limits(&[samples]);
+        let limit = counts.dominant();
+        let limit_rounds = match limit {
+            Some(Limit::Server) => counts.server,
+            Some(Limit::Load) => counts.load,
+            Some(Limit::Co) => counts.co,
+            Some(Limit::Neither) => counts.neither,
+            None => 0,
+        };
         Some(Self {
             rounds: samples.len(),
             server_share: m(&|s| s.server_share),
@@ -74,7 +105,14 @@ impl Mechanism {
             syscalls: mc(&|s| per_req(s, s.syscalls.map(|x| x as f64))),
             epoll_waits: mc(&|s| per_req(s, s.epoll_waits.map(|x| x as f64))),
             io_uring_enters: mc(&|s| per_req(s, s.io_uring_enters.map(|x| x as f64))),
-            client_bound_rounds: samples.iter().filter(|s| s.client_bound()).count(),
+            core_us: m(&|s| per_req(s, s.server_core.map(|c| c.busy_s() * 1e6))),
+            softirq_us: m(&|s| per_req(s, s.server_core.map(|c| c.softirq * c.core_s * 1e6))),
+            loadgen_us: m(&|s| s.load_us_per_request().map(|l| l.0)),
+            broker_us: m(&|s| s.load_us_per_request().map(|l| l.1)),
+            server_core_busy: m(&|s| s.server_core.map(|c| c.busy())),
+            load_core_busy: m(&|s| s.load_core.map(|c| c.busy())),
+            limit,
+            limit_rounds,
             counting_rate_change,
         })
     }
@@ -116,7 +154,9 @@ mod tests {
         assert!((m.epoll_waits.expect("waits") - 1.0).abs() < 1e-9);
         assert!((m.ctx_voluntary.expect("ctx") - 0.1).abs() < 1e-9);
         assert_eq!(m.io_uring_enters, None, "not counted stays not counted");
-        assert_eq!(m.client_bound_rounds, 0);
+        assert_eq!(m.limit, Some(Limit::Server));
+        assert_eq!(m.limit_rounds, 3);
+        assert_eq!(m.core_us, None, "no core figures, none made up");
         assert!(Mechanism::from_rounds(&[], &[]).is_none());
         assert_eq!(m.counting_rate_change, None);
     }

@@ -29,7 +29,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::analysis;
-use crate::results::{assess_rounds, read_json, write_json, Paths, RawResult};
+use crate::results::{assess_efficiency, assess_rounds, read_json, write_json, Paths, RawResult};
 use crate::runtime::Runtime;
 pub use criterion::criterion_interval;
 pub use env::Environment;
@@ -139,6 +139,10 @@ pub fn build(paths: &Paths) -> Result<Summary> {
                     .as_ref()
                     .map(|r| r.mechanism_samples.clone())
                     .unwrap_or_default(),
+                efficiency_samples: raw
+                    .as_ref()
+                    .map(|r| r.efficiency_samples.clone())
+                    .unwrap_or_default(),
                 curve: raw.as_ref().and_then(|r| r.curve.clone()),
                 curve_skipped: raw.as_ref().and_then(|r| r.curve_skipped.clone()),
                 tally: raw.as_ref().map(|r| r.tally).unwrap_or_default(),
@@ -164,6 +168,8 @@ pub fn build(paths: &Paths) -> Result<Summary> {
         let rates = |rt: Runtime| -> Vec<f64> { samples(rt).iter().map(|s| s.rate).collect() };
         workloads.push(WorkloadResult {
             assessment: None,
+            efficiency: None,
+            efficiency_rate: None,
             criterion_drift: None,
             paired_uring_tokio: Paired::from_rounds(&rates(Runtime::Uring), &rates(Runtime::Tokio)),
             paired_cpu_uring_tokio: Paired::from_rounds(&cpu_uring, &cpu_tokio),
@@ -207,6 +213,16 @@ fn assess_workload(w: &mut WorkloadResult, rules: &analysis::Rules) {
         _ => None,
     };
     w.assessment = assessment;
+    w.efficiency = assess_efficiency(
+        |rt| w.runtime(rt).map_or(&[][..], |r| &r.efficiency_samples[..]),
+        rules,
+    );
+    let offered: Vec<f64> = w
+        .runtimes
+        .iter()
+        .flat_map(|r| r.efficiency_samples.iter().filter_map(|s| s.offered))
+        .collect();
+    w.efficiency_rate = analysis::median(&offered);
 }
 
 /// Writes summary.json, summary.md and report.html into `dir`.

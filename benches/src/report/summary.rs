@@ -85,6 +85,9 @@ pub struct RuntimeResult {
     /// The mechanism round(s), syscalls counted.
     #[serde(default)]
     pub mechanism_samples: Vec<RoundSample>,
+    /// The paced turns behind the efficiency verdict.
+    #[serde(default)]
+    pub efficiency_samples: Vec<RoundSample>,
     /// The latency curve (open-loop points), and why there is none where the workload has
     /// one.
     #[serde(default)]
@@ -114,6 +117,12 @@ pub struct WorkloadResult {
     /// The verdict and the rounds behind it (`None`: tokio-uring was not measured).
     #[serde(default)]
     pub assessment: Option<Assessment>,
+    /// The efficiency verdict (server cores' CPU per request at one offered rate for
+    /// every runtime), and that rate, req/s (`None`: not paced, e.g. pipelined).
+    #[serde(default)]
+    pub efficiency: Option<Assessment>,
+    #[serde(default)]
+    pub efficiency_rate: Option<f64>,
     /// Criterion's tokio-uring / tokio estimate falls outside the blocks' interval: its one
     /// pair of processes, measured one runtime after the other, read differently
     /// (their own offsets, or the machine's drift in between).
@@ -227,6 +236,7 @@ pub(crate) fn test_summary(spec: Spec, thrpt: &[(Runtime, f64)]) -> Summary {
             server_flags: Vec::new(),
             round_samples: Vec::new(),
             mechanism_samples: Vec::new(),
+            efficiency_samples: Vec::new(),
             curve: None,
             curve_skipped: None,
             tally: Tally::default(),
@@ -241,6 +251,8 @@ pub(crate) fn test_summary(spec: Spec, thrpt: &[(Runtime, f64)]) -> Summary {
         env: Environment::default(),
         workloads: vec![WorkloadResult {
             assessment: None,
+            efficiency: None,
+            efficiency_rate: None,
             criterion_drift: None,
             spec,
             runtimes,

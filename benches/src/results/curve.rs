@@ -6,8 +6,8 @@ use crate::analysis::capacity::{self, Capacity};
 use crate::loadgen::{Latency, Schedule};
 
 /// The load side's CPU share at which a point that fell behind is the client's limit too
-/// (the rounds call a load side at 90 % saturated: [`crate::analysis::verdict::client_bound`]).
-pub const LOAD_SATURATED: f64 = 0.9;
+/// (the rounds call a side at 90 % at its limit: [`crate::analysis::limits::AT_LIMIT`]).
+pub const LOAD_SATURATED: f64 = crate::analysis::limits::AT_LIMIT;
 
 /// One offered rate, one runtime.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

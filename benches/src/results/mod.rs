@@ -6,9 +6,11 @@
 //! - [`Paths`]: where the workspace, criterion's output and our results live.
 //! - [`RawResult`]: one workload x runtime, `raw/<workload>/<runtime>.json`.
 //! - [`verify`]: the one delivery check (pure: evidence in, verdict out).
+//! - [`RoundSample`]: one turn, and the verdicts from a workload's turns (`sample.rs`).
 //! - [`Curve`]: a runtime's latency curve (`curve.rs`).
 
 mod curve;
+mod sample;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -16,11 +18,11 @@ use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 
-use crate::analysis::{self, Assessment, Rules};
 use crate::loadgen;
 use crate::runtime::Runtime;
 use crate::workload::{Profile, Spec};
 pub use curve::{Curve, CurvePoint};
+pub use sample::{assess_efficiency, assess_rounds, limits, rates_by_block, RoundSample};
 pub use verify::{verify, Evidence, Exit, Landed, Verification};
 
 /// Where the workspace, its target dir and our results live.
@@ -149,99 +151,6 @@ impl Tally {
     }
 }
 
-/// One runtime's turn in one round of a block: its rate, who was the limit, and the
-/// mechanism behind the rate (what the server did per request).
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RoundSample {
-    /// The block (one set of fresh server processes) and the round inside it.
-    #[serde(default)]
-    pub block: usize,
-    #[serde(default)]
-    pub round: usize,
-    /// The turn's position in its round's order (0 = first).
-    #[serde(default)]
-    pub position: usize,
-    /// How long the turn waited for the previous turn's server to go idle, ms (`None`:
-    /// it did not go idle within the bound, or there was no previous turn to wait for).
-    #[serde(default)]
-    pub settle_ms: Option<f64>,
-    /// Achieved req/s.
-    pub rate: f64,
-    pub answered: u64,
-    /// Wall time of the turn, s.
-    pub wall_s: f64,
-    /// The server's CPU time (all its threads, process level), s.
-    pub server_user_s: Option<f64>,
-    pub server_system_s: Option<f64>,
-    /// Server CPU / (wall x the cores it was given): near 1 = saturated.
-    pub server_share: Option<f64>,
-    /// The bench process's CPU (load generator and embedded broker) / (wall x its cores).
-    pub load_share: Option<f64>,
-    /// The host's CPU time stolen by the hypervisor over the turn (0..=1).
-    pub steal: Option<f64>,
-    /// The server's context switches (threads alive at the end).
-    pub ctx_voluntary: Option<u64>,
-    pub ctx_involuntary: Option<u64>,
-    /// The server's syscalls: all, and the waits (epoll_wait + epoll_pwait, io_uring_enter).
-    pub syscalls: Option<u64>,
-    pub epoll_waits: Option<u64>,
-    pub io_uring_enters: Option<u64>,
-}
-
-impl RoundSample {
-    /// The server was not near saturation while the load side was
-    /// ([`crate::analysis::verdict::client_bound`]).
-    pub fn client_bound(&self) -> bool {
-        matches!((self.server_share, self.load_share), (Some(s), Some(l)) if crate::analysis::verdict::client_bound(s, l))
-    }
-
-    /// Server CPU µs per answered request.
-    pub fn cpu_us_per_request(&self) -> Option<f64> {
-        let cpu = self.server_user_s? + self.server_system_s?;
-        (self.answered > 0).then(|| cpu * 1e6 / self.answered as f64)
-    }
-}
-
-/// Rounds (index i of every runtime's samples) in which any of the given runtimes was
-/// client-bound.
-pub fn client_bound_rounds(runtimes: &[&[RoundSample]]) -> usize {
-    let n = runtimes.iter().map(|s| s.len()).min().unwrap_or(0);
-    (0..n)
-        .filter(|&i| runtimes.iter().any(|s| s[i].client_bound()))
-        .count()
-}
-
-/// Rates grouped by block, each block's rounds in round order.
-pub fn rates_by_block(samples: &[RoundSample]) -> Vec<Vec<f64>> {
-    let blocks = samples.iter().map(|s| s.block + 1).max().unwrap_or(0);
-    let mut v = vec![Vec::new(); blocks];
-    let mut sorted: Vec<&RoundSample> = samples.iter().collect();
-    sorted.sort_by_key(|s| (s.block, s.round));
-    for s in sorted {
-        v[s.block].push(s.rate);
-    }
-    v
-}
-
-/// A workload's verdict from its runtimes' rounds (`samples(runtime)`: that runtime's
-/// verdict rounds, empty if not measured): the one function the runner and the report
-/// both call. `None` when tokio-uring has no rounds.
-pub fn assess_rounds<'a>(
-    samples: impl Fn(Runtime) -> &'a [RoundSample],
-    rules: &Rules,
-) -> Option<Assessment> {
-    if samples(Runtime::Uring).is_empty() {
-        return None;
-    }
-    Some(analysis::assess(
-        &rates_by_block(samples(Runtime::Tokio)),
-        &rates_by_block(samples(Runtime::Uring)),
-        &rates_by_block(samples(Runtime::TokioTwin)),
-        client_bound_rounds(&[samples(Runtime::Tokio), samples(Runtime::Uring)]),
-        rules,
-    ))
-}
-
 /// One workload x runtime, as written to `results/latest/raw/`.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RawResult {
@@ -271,6 +180,10 @@ pub struct RawResult {
     /// tracepoints attached (their cost stays out of the verdict).
     #[serde(default)]
     pub mechanism_samples: Vec<RoundSample>,
+    /// The paced turns behind the efficiency verdict: every runtime at the same offered
+    /// rate, one round per block.
+    #[serde(default)]
+    pub efficiency_samples: Vec<RoundSample>,
     /// Server processes started for this runtime (one per block).
     #[serde(default)]
     pub lives: usize,
@@ -315,6 +228,7 @@ impl RawResult {
             latency_pass_cpu_us: None,
             round_samples: Vec::new(),
             mechanism_samples: Vec::new(),
+            efficiency_samples: Vec::new(),
             lives: 0,
             curve: None,
             curve_skipped: None,

@@ -2,8 +2,11 @@
 //! record to Kafka (`Subject::wait_until_publishing`), a warm-up of each, then `n` rounds
 //! whose orders form a Latin square ([`crate::analysis::design::block_order`]); before
 //! each turn the previous turn's server is let settle (bounded) and the turn's own server
-//! gets an unmeasured warm-up. The mechanism round after the last block's rounds is the
-//! same turn with syscall tracepoints attached.
+//! gets an unmeasured warm-up. After them, one paced round: every runtime at the same
+//! offered rate, for the efficiency verdict (the round's order is the block's Latin-square
+//! round `block mod n`, so over the blocks every runtime takes every position). The
+//! mechanism round after the last block's rounds is a verdict turn with syscall
+//! tracepoints attached.
 
 use std::time::Duration;
 
@@ -13,12 +16,14 @@ use crate::results::{RawResult, RoundSample};
 use crate::workload::Timing;
 
 /// Which rounds a turn goes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Purpose {
     /// The verdict's rounds: no tracepoints attached.
     Verdict,
     /// One round with syscalls counted, after the verdict's.
     Mechanism,
+    /// One round paced (open loop) at `rate` req/s, for the efficiency verdict.
+    Efficiency { rate: f64 },
 }
 
 /// Runs block `block`'s rounds (or, for [`Purpose::Mechanism`], one round) and records
@@ -36,11 +41,15 @@ pub(super) fn run(
         return true;
     }
     let mut rounds = block_order(n, block, seed);
-    if purpose == Purpose::Mechanism {
-        rounds.truncate(1);
-        for (_, s) in live.iter_mut() {
-            s.count_syscalls(true);
+    match purpose {
+        Purpose::Verdict => {}
+        Purpose::Mechanism => {
+            rounds.truncate(1);
+            for (_, s) in live.iter_mut() {
+                s.count_syscalls(true);
+            }
         }
+        Purpose::Efficiency { .. } => rounds = vec![rounds.swap_remove(block % n)],
     }
     let mut previous: Option<usize> = None;
     if purpose == Purpose::Verdict {
@@ -63,11 +72,17 @@ pub(super) fn run(
             let settle = previous.and_then(|p| live[p].1.settle(timing.settle_max));
             previous = Some(i);
             let s = &mut live[i].1;
-            if !s.warm(timing.turn_warm_up) {
-                ok = false;
-                break 'rounds;
-            }
-            let Some((_, mut sample)) = s.timed_run(timing.turn) else {
+            let measured = match purpose {
+                Purpose::Efficiency { rate } => s
+                    .warm_paced(rate, timing.turn_warm_up)
+                    .then(|| s.paced_run(rate, timing.turn))
+                    .flatten(),
+                _ => s
+                    .warm(timing.turn_warm_up)
+                    .then(|| s.timed_run(timing.turn))
+                    .flatten(),
+            };
+            let Some((_, mut sample)) = measured else {
                 ok = false;
                 break 'rounds;
             };
@@ -81,6 +96,7 @@ pub(super) fn run(
             match purpose {
                 Purpose::Verdict => raw.round_samples.push(s),
                 Purpose::Mechanism => raw.mechanism_samples.push(s),
+                Purpose::Efficiency { .. } => raw.efficiency_samples.push(s),
             }
         }
     }
@@ -91,4 +107,24 @@ pub(super) fn run(
         }
     }
     ok
+}
+
+/// The efficiency rounds' offered rate: `share` of the lowest median rate any runtime
+/// reached in block 0's verdict rounds (the lower runtime's capacity), so every runtime can
+/// hold it and the load side has headroom. `None` before block 0 has rounds.
+pub(super) fn efficiency_rate(live: &[(&mut RawResult, &mut Subject)], share: f64) -> Option<f64> {
+    live.iter()
+        .map(|(raw, _)| {
+            let rates: Vec<f64> = raw
+                .round_samples
+                .iter()
+                .filter(|s| s.block == 0)
+                .map(|s| s.rate)
+                .collect();
+            crate::analysis::median(&rates)
+        })
+        .collect::<Option<Vec<f64>>>()?
+        .into_iter()
+        .reduce(f64::min)
+        .map(|r| (r * share).round().max(1.0))
 }

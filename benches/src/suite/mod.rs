@@ -20,7 +20,7 @@ use criterion::{BenchmarkId, Criterion, Throughput};
 
 use crate::analysis::Rules;
 use crate::layout::Layout;
-use crate::results::{assess_rounds, write_json, Paths, RawResult};
+use crate::results::{assess_efficiency, assess_rounds, write_json, Paths, RawResult};
 use crate::server::IoUringUnavailable;
 use crate::workload::{CurvePlan, Profile, Spec, Timing};
 use blocks::Purpose;
@@ -90,6 +90,7 @@ pub fn run_workload(
         })
         .collect();
     let blocks = opts.rules.blocks.max(1);
+    let mut efficiency_rate = None;
     for block in 0..blocks {
         let block_started = std::time::Instant::now();
         let mut subjects = start_block(
@@ -106,7 +107,14 @@ pub fn run_workload(
             .zip(subjects.iter_mut())
             .filter_map(|(slot, s)| Some((&mut slot.raw, s.as_mut()?)))
             .collect();
-        let ok = blocks::run(&mut live, block, opts.seed, &timing, Purpose::Verdict);
+        let mut ok = blocks::run(&mut live, block, opts.seed, &timing, Purpose::Verdict);
+        if block == 0 && spec.paceable() {
+            efficiency_rate = blocks::efficiency_rate(&live, opts.rules.efficiency_load);
+        }
+        if let (true, Some(rate)) = (ok, efficiency_rate) {
+            let purpose = Purpose::Efficiency { rate };
+            ok = blocks::run(&mut live, block, opts.seed, &timing, purpose);
+        }
         if ok && block + 1 == blocks {
             if opts.count_syscalls {
                 blocks::run(&mut live, block + 1, opts.seed, &timing, Purpose::Mechanism);
@@ -136,13 +144,9 @@ pub fn run_workload(
             break;
         }
     }
+    let of = |rt| slots.iter().find(|s: &&Slot| s.raw.runtime == rt);
     if let Some(a) = assess_rounds(
-        |rt| {
-            slots
-                .iter()
-                .find(|s| s.raw.runtime == rt)
-                .map_or(&[][..], |s| &s.raw.round_samples[..])
-        },
+        |rt| of(rt).map_or(&[][..], |s| &s.raw.round_samples[..]),
         &opts.rules,
     ) {
         eprintln!(
@@ -150,6 +154,19 @@ pub fn run_workload(
             spec.name,
             a.verdict.text(),
             a.blocks
+        );
+    }
+    if let (Some(a), Some(rate)) = (
+        assess_efficiency(
+            |rt| of(rt).map_or(&[][..], |s| &s.raw.efficiency_samples[..]),
+            &opts.rules,
+        ),
+        efficiency_rate,
+    ) {
+        eprintln!(
+            "{}: at {rate:.0} req/s: {}",
+            spec.name,
+            a.verdict.efficiency_text()
         );
     }
     for Slot { mut raw, ledger } in slots {

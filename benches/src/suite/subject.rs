@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::{Broker, RunOptions};
+use crate::cores::{self, CoreSplit};
 use crate::layout::Layout;
 use crate::loadgen::{self, LoadError, RunConfig, Session, Workload};
 use crate::results::{Exit, RoundSample, Tally};
@@ -43,6 +44,9 @@ pub(super) struct Subject {
     /// Cores the server was given and cores the bench process may use (CPU shares).
     server_cores: usize,
     bench_cores: usize,
+    /// The server's cores and the load side's, where each side has its own (whole-core
+    /// accounting); `None` in the shared layout.
+    core_sets: Option<(Vec<usize>, Vec<usize>)>,
     /// The server publishes to Kafka (not `--sink null`).
     publishes: bool,
 }
@@ -103,6 +107,7 @@ impl Subject {
             syscalls: None,
             server_cores: layout.server_threads(),
             bench_cores: layout.bench_cores(),
+            core_sets: layout.server_cpus().zip(layout.bench_cpus()),
             publishes: spec.sink == common::kafka::SinkKind::Kafka,
         })
     }
@@ -179,6 +184,12 @@ impl Subject {
         self.failure.is_none() && self.load(Pass::Closed(duration)).is_some()
     }
 
+    /// An unmeasured paced pass at `rate` (an efficiency turn's warm-up): the server
+    /// reaches the turn's steady state, not a closed loop's queues.
+    pub(super) fn warm_paced(&mut self, rate: f64, duration: Duration) -> bool {
+        self.failure.is_none() && self.load(Pass::Open { rate, duration }).is_some()
+    }
+
     /// One criterion sample: `iters` requests, timed by the load generator.
     ///
     /// A sample that fails (or comes after a failure: a broken server is not hammered) has
@@ -226,21 +237,51 @@ impl Subject {
         let count = |c: &Option<Result<syscalls::Counter, String>>| {
             c.as_ref().and_then(|c| c.as_ref().ok()).map(|c| c.read())
         };
-        let (server0, me0, host0, sys0) = (
+        let (server0, me0, host0, sys0, cores0, threads0) = (
             usage::process(pid),
             usage::process(me),
             HostCpu::now(),
             count(&self.syscalls),
+            cores::per_cpu(),
+            cores::own_threads(),
         );
+        let sets = self.core_sets.clone();
+        let idle = |server: bool| {
+            let (server_cores, load_cores) = sets.as_ref()?;
+            cores::idle_us(if server { server_cores } else { load_cores })
+        };
+        let pid_text = pid.to_string();
+        let server_threads0 = cores::threads(&pid_text);
+        let idle0 = (idle(true), idle(false));
         let t0 = Instant::now();
         let report = self.load(pass)?;
         let wall = t0.elapsed().as_secs_f64();
+        let idle1 = (idle(true), idle(false));
+        let server_threads1 = cores::threads(&pid_text);
+        let (cores1, threads1) = (cores::per_cpu(), cores::own_threads());
         let (server1, me1, host1, sys1) = (
             usage::process(pid),
             usage::process(me),
             HostCpu::now(),
             count(&self.syscalls),
         );
+        // The server's cores (`true`) or the load side's, whole, over the pass; busy time
+        // on the cpuidle µs clock where there is one.
+        let whole = |server: bool| {
+            let (server_cores, load_cores) = sets.as_ref()?;
+            let set = if server { server_cores } else { load_cores };
+            let split = CoreSplit::between(cores0.as_ref()?, cores1.as_ref()?, set)?;
+            let (a, b) = if server {
+                (idle0.0, idle1.0)
+            } else {
+                (idle0.1, idle1.1)
+            };
+            Some(match a.zip(b) {
+                Some((a, b)) => split.refine(b.saturating_sub(a), wall, set.len()),
+                None => split,
+            })
+        };
+        let (loadgen_s, other_s) = cores::thread_split(&threads0, &threads1);
         let server = server0.zip(server1).map(|(a, b)| b.since(&a));
         let bench = me0.zip(me1).map(|(a, b)| b.since(&a));
         let calls = sys0.zip(sys1).map(|(a, b)| {
@@ -267,6 +308,18 @@ impl Subject {
             syscalls: calls.as_ref().map(|c| c[0]),
             epoll_waits: calls.as_ref().map(|c| c[1] + c[2]),
             io_uring_enters: calls.as_ref().map(|c| c[3]),
+            server_core: whole(true),
+            load_core: whole(false),
+            loadgen_cpu_s: Some(loadgen_s),
+            broker_cpu_s: Some(other_s),
+            server_sched_s: (!server_threads1.is_empty()).then(|| {
+                let (a, b) = cores::thread_split(&server_threads0, &server_threads1);
+                a + b
+            }),
+            offered: match pass {
+                Pass::Open { rate, .. } => Some(rate),
+                _ => None,
+            },
             ..RoundSample::default()
         };
         Some((report, sample))

@@ -61,7 +61,7 @@ impl Spec {
 
     /// Adds a latency curve (open loop sends one request per slot: not for pipelining).
     fn with_curve(mut self) -> Self {
-        self.curve = !matches!(self.mode, Mode::Pipelined { .. });
+        self.curve = self.paceable();
         self
     }
 
@@ -76,6 +76,12 @@ impl Spec {
     }
 
     /// Every flag the workload gives its servers (besides listen, brokers, topic, threads).
+    /// An open loop can pace it (the efficiency rounds, latency curves): not pipelined,
+    /// whose load generator sends a window of requests per connection at a time.
+    pub fn paceable(&self) -> bool {
+        !matches!(self.mode, Mode::Pipelined { .. })
+    }
+
     pub fn server_flags(&self) -> Vec<String> {
         let mut flags = self.server_args.clone();
         if self.sink == SinkKind::Null {

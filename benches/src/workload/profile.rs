@@ -95,10 +95,13 @@ impl Profile {
             // Criterion is kept for reference (its ratio beside the verdict): short, since
             // the verdict's time is better spent on blocks of fresh processes.
             // Turns are short: on the dev VM rounds of 1 s and of 0.3 s varied alike
-            // (~10 % SD between rounds in both), so the time goes to more blocks.
+            // (~10 % SD between rounds in both), so the time goes to more blocks. The
+            // efficiency round added ~1.2 s a block (the run went from ~14.2 to ~15.2
+            // minutes on 2 cores); criterion's pass went from 1 s + 3 s to 0.5 s + 2 s to
+            // pay for part of it.
             Self::Default | Self::Full => Timing {
-                warm_up: Duration::from_secs(1),
-                measurement: Duration::from_secs(3),
+                warm_up: Duration::from_millis(500),
+                measurement: Duration::from_secs(2),
                 samples: 15,
                 turn: Duration::from_millis(300),
                 turn_warm_up: Duration::from_millis(100),
@@ -145,7 +148,8 @@ impl Profile {
     }
 
     /// How the verdict is decided and how many blocks it takes, with the environment's
-    /// overrides: `BENCH_BLOCKS` (blocks per workload, at least 2), `BENCH_EQUIV_BAND`
+    /// overrides: `BENCH_BLOCKS` (blocks per workload, at least 2), `BENCH_EFFICIENCY_LOAD`
+    /// (the efficiency rounds' rate, % of the lower runtime's capacity), `BENCH_EQUIV_BAND`
     /// (percent). The variables of the earlier adaptive design are refused by name.
     pub fn rules(self) -> Result<Rules> {
         self.rules_from(|name| std::env::var(name).ok())
@@ -189,6 +193,18 @@ impl Profile {
                     )
                 })?;
             r.band = pct / 100.0;
+        }
+        if let Some(v) = var("BENCH_EFFICIENCY_LOAD") {
+            let pct: f64 = v
+                .trim()
+                .trim_end_matches('%')
+                .parse()
+                .ok()
+                .filter(|p: &f64| p.is_finite() && (5.0..=95.0).contains(p))
+                .ok_or_else(|| {
+                    anyhow::anyhow!("BENCH_EFFICIENCY_LOAD={v}: expected a percentage of the lower runtime's capacity between 5 and 95, e.g. 50")
+                })?;
+            r.efficiency_load = pct / 100.0;
         }
         Ok(r)
     }
