@@ -26,6 +26,7 @@ suite!(
     sigterm_during_load_loses_no_acknowledged_record,
     broker_unreachable_gives_503_and_not_ready,
     head_requests_and_a_trickling_body,
+    request_target_forms,
     sigterm_right_after_the_last_202_with_a_long_linger,
     lost_records_make_a_non_zero_exit,
     accept_errors_do_not_stop_the_server,
@@ -284,6 +285,71 @@ fn head_requests_and_a_trickling_body(rt: Runtime) {
         broker.values().is_empty(),
         "a timed-out body is not published"
     );
+}
+
+/// RFC 9112 §3.2: absolute-form is accepted and routed by its path (Host still required);
+/// `OPTIONS *` answers with the server's methods; `*` with another method and
+/// authority-form are refused with 400 and a reason; nothing but the valid POST lands.
+fn request_target_forms(rt: Runtime) {
+    let broker = Broker::new("target-forms");
+    let server = broker.server(rt, &[]);
+    let mut c = Client::connect(server.addr);
+    let r = c.request(
+        b"POST http://t/ingest HTTP/1.1\r\nHost: t\r\nContent-Length: 13\r\n\r\nabsolute-form",
+    );
+    assert_eq!(r.status, 202, "{}", r.head);
+    let r = c.request(b"GET HTTP://t:80/healthz?probe=1 HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(
+        (r.status, &r.body[..]),
+        (200, &b"ready\n"[..]),
+        "{}",
+        r.head
+    );
+    let r = c.request(b"OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(r.status, 200, "{}", r.head);
+    assert!(
+        r.head
+            .to_ascii_lowercase()
+            .contains("allow: get, head, post, options"),
+        "{}",
+        r.head
+    );
+    assert!(!r.close, "{}", r.head);
+    let r = c.request(b"POST http://t/ingest HTTP/1.1\r\nContent-Length: 1\r\n\r\nx");
+    assert_eq!(
+        (r.status, r.close),
+        (400, true),
+        "absolute-form without Host: {}",
+        r.head
+    );
+    for (what, input, reason) in [
+        (
+            "GET *",
+            &b"GET * HTTP/1.1\r\nHost: t\r\n\r\n"[..],
+            "asterisk-form",
+        ),
+        (
+            "CONNECT authority-form",
+            b"CONNECT t:443 HTTP/1.1\r\nHost: t:443\r\n\r\n",
+            "neither origin-form",
+        ),
+        (
+            "POST authority-form",
+            b"POST t:80 HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx",
+            "neither origin-form",
+        ),
+    ] {
+        let mut c = Client::connect(server.addr);
+        let r = c.request(input);
+        assert_eq!((r.status, r.close), (400, true), "{what}: {}", r.head);
+        assert!(
+            String::from_utf8_lossy(&r.body).contains(reason),
+            "{what}: {:?}",
+            r.body
+        );
+    }
+    server.stop(Duration::from_secs(20)).expect("clean exit");
+    assert_eq!(broker.values(), vec![b"absolute-form".to_vec()]);
 }
 
 /// Replaces the request target of a request built by [`post`].

@@ -1,5 +1,5 @@
 //! Routing and the handler: `POST /ingest` -> a Kafka record, `GET /healthz`, `GET /metrics`
-//! (both also answer HEAD).
+//! (both also answer HEAD), `OPTIONS *` (the server's methods).
 
 use std::sync::Arc;
 
@@ -29,7 +29,12 @@ enum Route {
     Ingest,
     Healthz,
     Metrics,
+    /// `OPTIONS *`: the server as a whole (the parser lets `*` through only with OPTIONS).
+    Server,
 }
+
+/// Every method some path of this server takes.
+const SERVER_ALLOWS: &str = "GET, HEAD, POST, OPTIONS";
 
 fn route(method: Method, target: &[u8]) -> Result<Route, HttpError> {
     let path = target.split(|&b| b == b'?').next().unwrap_or_default();
@@ -37,12 +42,14 @@ fn route(method: Method, target: &[u8]) -> Result<Route, HttpError> {
         b"/ingest" => (Route::Ingest, "POST"),
         b"/healthz" => (Route::Healthz, "GET, HEAD"),
         b"/metrics" => (Route::Metrics, "GET, HEAD"),
+        b"*" => (Route::Server, "OPTIONS"),
         _ => return Err(HttpError::NotFound),
     };
     let ok = match route {
         Route::Ingest => method == Method::Post,
         // HEAD is GET without the body (the connection state drops it).
         Route::Healthz | Route::Metrics => matches!(method, Method::Get | Method::Head),
+        Route::Server => method == Method::Options,
     };
     if ok {
         Ok(route)
@@ -66,6 +73,11 @@ impl App {
             } else {
                 Response::text(Status::ServiceUnavailable, "not ready: broker unreachable")
             }),
+            Ok(Route::Server) => {
+                let mut r = Response::empty(Status::Ok);
+                r.allow = Some(SERVER_ALLOWS);
+                Reply::Ready(r)
+            }
             Ok(Route::Metrics) => {
                 let mut r = Response::text(Status::Ok, self.metrics.render());
                 r.content_type = Some("text/plain; version=0.0.4; charset=utf-8");
@@ -135,6 +147,7 @@ mod tests {
             Err(HttpError::MethodNotAllowed { allow: "GET, HEAD" })
         );
         assert_eq!(route(Method::Head, b"/metrics"), Ok(Route::Metrics));
+        assert_eq!(route(Method::Options, b"*"), Ok(Route::Server));
         assert_eq!(
             route(Method::Head, b"/ingest"),
             Err(HttpError::MethodNotAllowed { allow: "POST" })

@@ -464,3 +464,42 @@ fn chunk_extension_bytes_are_capped_per_request() {
     assert_eq!(e.status(), Status::BadRequest);
     assert!(e.to_string().contains("extension"), "{e}");
 }
+
+/// RFC 9112 §3.2: origin-form as sent; absolute-form (which a server MUST accept) routed
+/// by its path; asterisk-form only with OPTIONS; authority-form and anything else refused.
+#[test]
+fn request_target_forms() {
+    let path_of = |target: &str, method: &str| {
+        let raw = format!("{method} {target} HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n");
+        requests(raw.as_bytes())
+            .pop()
+            .map(|r| String::from_utf8_lossy(&r.path).into_owned())
+            .expect("one request")
+    };
+    assert_eq!(path_of("/ingest?x=1", "POST"), "/ingest?x=1");
+    assert_eq!(path_of("http://h/ingest", "POST"), "/ingest");
+    assert_eq!(path_of("HTTPS://h:8080/ingest?x=1", "POST"), "/ingest?x=1");
+    assert_eq!(path_of("http://[::1]:80/metrics", "GET"), "/metrics");
+    assert_eq!(path_of("http://h", "GET"), "/");
+    assert_eq!(path_of("http://h?x=1", "GET"), "/");
+    assert_eq!(path_of("*", "OPTIONS"), "*");
+    let refused = |target: &str, method: &str| {
+        let raw = format!("{method} {target} HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n");
+        error_of(raw.as_bytes())
+    };
+    for (target, method, reason) in [
+        ("*", "GET", "asterisk-form"),
+        ("*", "POST", "asterisk-form"),
+        ("h:8080", "CONNECT", "neither origin-form"),
+        ("h:8080", "POST", "neither origin-form"),
+        ("ftp://h/ingest", "POST", "neither origin-form"),
+        ("ingest", "POST", "neither origin-form"),
+        ("http:///ingest", "POST", "without a valid host"),
+        ("http://user@h/ingest", "POST", "without a valid host"),
+    ] {
+        let e = refused(target, method);
+        assert_eq!(e.status(), Status::BadRequest, "{method} {target}: {e:?}");
+        assert!(e.to_string().contains(reason), "{method} {target}: {e}");
+        assert!(e.closes(), "{method} {target}");
+    }
+}

@@ -56,7 +56,8 @@ pub enum Version {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     pub method: Method,
-    /// The request target as sent (origin form, query included); a slice of the read buffer.
+    /// The request target's path and query (origin-form as sent; absolute-form's path part:
+    /// [`target_path`]); a slice of the read buffer.
     pub path: Bytes,
     pub version: Version,
     /// Whether the connection stays open after the answer (HTTP/1.1 unless `close`, HTTP/1.0
@@ -223,7 +224,8 @@ fn parse_head(buf: &mut BytesMut, limits: &Limits) -> Result<Option<(Head, Frami
     };
     let base = buf.as_ptr() as usize;
     let span = |s: &[u8]| (s.as_ptr() as usize - base, s.len());
-    let path = span(req.path.unwrap_or("/").as_bytes());
+    let target = req.path.unwrap_or("/").as_bytes();
+    let path = target_path(method, target)?.map(span);
 
     let mut content_length: Option<usize> = None;
     let mut te_seen = false;
@@ -325,13 +327,53 @@ fn parse_head(buf: &mut BytesMut, limits: &Limits) -> Result<Option<(Head, Frami
     let slice = |(off, len): (usize, usize)| head_bytes.slice(off..off + len);
     let head = Head {
         method,
-        path: slice(path),
+        path: path.map_or_else(|| Bytes::from_static(b"/"), slice),
         version,
         keep_alive,
         key: key.map(slice),
         expect_continue,
     };
     Ok(Some((head, framing)))
+}
+
+/// The part of a request target the server routes by, by the target's form (RFC 9112
+/// §3.2): origin-form (`/path?query`) as sent; absolute-form (`http://host/path?query`,
+/// which a server MUST accept) by its path and query, `None` for an empty path (then `/`);
+/// asterisk-form (`*`) only with OPTIONS; authority-form (`host:port`, CONNECT's, for
+/// proxies) and anything else refused.
+fn target_path(method: Method, target: &[u8]) -> Result<Option<&[u8]>, HttpError> {
+    match target {
+        [b'/', ..] => Ok(Some(target)),
+        b"*" if method == Method::Options => Ok(Some(target)),
+        b"*" => Err(HttpError::Malformed(
+            "asterisk-form request target (*) is only for OPTIONS",
+        )),
+        _ => {
+            let scheme_end = target.windows(3).position(|w| w == b"://").filter(|&i| {
+                let scheme = &target[..i];
+                scheme.eq_ignore_ascii_case(b"http") || scheme.eq_ignore_ascii_case(b"https")
+            });
+            let Some(i) = scheme_end else {
+                return Err(HttpError::Malformed(
+                    "request target is neither origin-form (/path) nor absolute-form (http://host/path)",
+                ));
+            };
+            let rest = &target[i + 3..];
+            let authority_end = rest
+                .iter()
+                .position(|&b| matches!(b, b'/' | b'?' | b'#'))
+                .unwrap_or(rest.len());
+            if authority_end == 0 || !rest[..authority_end].iter().all(|&b| is_host_char(b)) {
+                return Err(HttpError::Malformed(
+                    "absolute-form request target without a valid host",
+                ));
+            }
+            match &rest[authority_end..] {
+                [b'/', ..] => Ok(Some(&rest[authority_end..])),
+                _ => Ok(None),
+            }
+        }
+    }
 }
 
 fn parse_length(v: &[u8]) -> Result<usize, HttpError> {
