@@ -422,7 +422,16 @@ fn a_silent_server_is_a_stall_not_a_hang() {
         "{:?}",
         facts.socket_states
     );
-    assert!(report.stall_summary().contains("STALL"));
+    // Where the "server"'s threads were (here: this test process, the TinyServer's and
+    // the test harness's threads), named in the summary too.
+    assert!(facts.threads.len() >= 2, "{:?}", facts.threads);
+    assert!(facts.threads.iter().all(|t| !t.state.is_empty()));
+    let summary = report.stall_summary();
+    assert!(summary.contains("STALL"));
+    assert!(
+        summary.contains("its threads (name tid state wchan)"),
+        "{summary}"
+    );
 }
 
 #[test]

@@ -258,6 +258,13 @@ impl Report {
                         f.fd_limit.map_or("?".into(), |n| n.to_string()),
                         f.socket_states
                     ));
+                    if !f.threads.is_empty() {
+                        let threads: Vec<String> = f.threads.iter().map(|t| t.short()).collect();
+                        s.push_str(&format!(
+                            "; its threads (name tid state wchan): {}",
+                            threads.join(", ")
+                        ));
+                    }
                 }
                 s
             }

@@ -1,5 +1,6 @@
-//! Server-side facts for a stall report: open fds and TCP socket states on the server's
-//! port, read from /proc (Linux).
+//! Server-side facts for a stall report: open fds, TCP socket states on the server's port,
+//! and where each server thread was waiting (its state, wchan, and its kernel stack where
+//! readable: root), read from /proc (Linux).
 
 use std::collections::BTreeMap;
 
@@ -13,6 +14,66 @@ pub struct ServerFacts {
     pub fd_limit: Option<u64>,
     /// TCP sockets with the server's port on either end, by state (ESTABLISHED, TIME_WAIT...).
     pub socket_states: BTreeMap<String, u64>,
+    /// Each server thread at that moment.
+    #[serde(default)]
+    pub threads: Vec<ThreadFacts>,
+}
+
+/// One server thread when progress stopped: which future was stuck is the runtime's
+/// business, but where its thread was in the kernel says whether it waited for work
+/// (`ep_poll`, `io_cqring_wait`), for a lock (`futex_wait`), or was running.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ThreadFacts {
+    pub tid: u32,
+    /// `/proc/PID/task/TID/comm`.
+    pub name: String,
+    /// The scheduler state letter (R running, S sleeping, D uninterruptible, ...).
+    pub state: String,
+    /// The kernel function it sleeps in (`wchan`; empty or `0` when running).
+    pub wchan: String,
+    /// Its kernel stack, innermost first (`/proc/PID/task/TID/stack`: root only; `None`
+    /// where unreadable).
+    pub kernel_stack: Option<Vec<String>>,
+}
+
+impl ThreadFacts {
+    /// `name tid state wchan`, e.g. `tokio-runtime-w 1234 S ep_poll`.
+    pub fn short(&self) -> String {
+        format!("{} {} {} {}", self.name, self.tid, self.state, self.wchan)
+    }
+}
+
+/// Every thread of `pid` now.
+pub fn thread_facts(pid: u32) -> Vec<ThreadFacts> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    let mut out: Vec<ThreadFacts> = tasks
+        .flatten()
+        .filter_map(|t| {
+            let tid: u32 = t.file_name().to_str()?.parse().ok()?;
+            let read = |f: &str| std::fs::read_to_string(t.path().join(f)).ok();
+            let stat = read("stat")?;
+            // The state letter follows the parenthesised name, which may hold spaces.
+            let state = stat[stat.rfind(')')? + 1..]
+                .split_ascii_whitespace()
+                .next()?
+                .to_string();
+            Some(ThreadFacts {
+                tid,
+                name: read("comm").unwrap_or_default().trim().to_string(),
+                state,
+                wchan: read("wchan").unwrap_or_default().trim().to_string(),
+                kernel_stack: read("stack").map(|s| {
+                    s.lines()
+                        .map(|l| l.split_once(' ').map_or(l, |(_, f)| f).to_string())
+                        .collect()
+                }),
+            })
+        })
+        .collect();
+    out.sort_by_key(|t| t.tid);
+    out
 }
 
 pub fn server_facts(pid: u32, port: u16) -> ServerFacts {
@@ -40,6 +101,7 @@ pub fn server_facts(pid: u32, port: u16) -> ServerFacts {
         open_fds,
         fd_limit,
         socket_states,
+        threads: thread_facts(pid),
     }
 }
 
@@ -119,5 +181,30 @@ mod tests {
         let f = server_facts(std::process::id(), 1);
         assert!(f.open_fds.is_some_and(|n| n >= 3));
         assert!(f.fd_limit.is_some());
+        // A thread parked on a channel sleeps in the kernel (futex); this one is running.
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let parked = std::thread::Builder::new()
+            .name("parked-test".into())
+            .spawn(move || rx.recv().is_ok())
+            .expect("spawn");
+        let t0 = std::time::Instant::now();
+        let late = || t0.elapsed() > std::time::Duration::from_secs(5);
+        let seen = loop {
+            let f = server_facts(std::process::id(), 1);
+            match f.threads.into_iter().find(|t| t.name == "parked-test") {
+                Some(t) if t.state == "S" || late() => break Some(t),
+                _ if late() => break None,
+                _ => std::thread::sleep(std::time::Duration::from_millis(10)),
+            }
+        };
+        drop(tx);
+        let _ = parked.join();
+        let seen = seen.expect("the parked thread is listed");
+        assert_eq!(seen.state, "S", "{seen:?}");
+        // wchan names the kernel function where kallsyms is readable (root); else "0".
+        if seen.wchan != "0" {
+            assert!(seen.wchan.contains("futex"), "{seen:?}");
+        }
+        assert!(seen.short().starts_with("parked-test "), "{}", seen.short());
     }
 }
