@@ -17,6 +17,9 @@ pub struct Point {
     pub p99_us: u64,
     /// The point measured the server at its offered rate (kept its schedule, no errors).
     pub usable: bool,
+    /// Not usable because of the client (the load side at its limit, the load generator's
+    /// own delay): says nothing about the server.
+    pub client_limited: bool,
 }
 
 /// Where the objective was crossed.
@@ -32,14 +35,19 @@ pub enum Capacity {
     /// Met at `met`; the next point could not be used (fell behind or failed), so the
     /// crossing lies somewhere in between.
     Between { met: f64, missed: f64 },
+    /// The lowest point, at `rate`, could not be used (the client was a limit there too):
+    /// nothing is known about this objective.
+    Unmeasured { rate: f64 },
 }
 
 impl Capacity {
-    /// The rate to compare runtimes by: the interpolated one, or the bound that is known.
+    /// The rate to compare runtimes by: the interpolated one, or the bound that is known
+    /// (NaN when unmeasured).
     pub fn rate(&self) -> f64 {
         match *self {
             Self::AtLeast { rate } | Self::Below { rate } | Self::Interpolated { rate, .. } => rate,
             Self::Between { met, .. } => met,
+            Self::Unmeasured { .. } => f64::NAN,
         }
     }
 
@@ -59,6 +67,10 @@ impl Capacity {
                 fmt(met),
                 fmt(missed)
             ),
+            Self::Unmeasured { rate } => format!(
+                "not measured (the lowest point, {}, could not be used)",
+                fmt(rate)
+            ),
         }
     }
 }
@@ -76,6 +88,9 @@ pub fn capacity_at(points: &[Point], objective_us: u64) -> Option<Capacity> {
     Some(match first_miss {
         None => Capacity::AtLeast {
             rate: sorted.last()?.offered,
+        },
+        Some(0) if !sorted[0].usable && sorted[0].client_limited => Capacity::Unmeasured {
+            rate: sorted[0].offered,
         },
         Some(0) => Capacity::Below {
             rate: sorted[0].offered,
@@ -114,6 +129,7 @@ mod tests {
             offered,
             p99_us,
             usable: true,
+            client_limited: false,
         }
     }
 
@@ -134,6 +150,16 @@ mod tests {
             Some(Capacity::Below { rate: 1000.0 })
         );
         assert_eq!(capacity_at(&[], 1000), None);
+        // A lowest point unusable because of the client is not a miss: nothing is known.
+        let unusable = Point {
+            usable: false,
+            client_limited: true,
+            ..p(1000.0, 200)
+        };
+        assert_eq!(
+            capacity_at(&[unusable, p(2000.0, 300)], 1000),
+            Some(Capacity::Unmeasured { rate: 1000.0 })
+        );
     }
 
     #[test]

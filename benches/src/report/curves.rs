@@ -56,6 +56,7 @@ fn short(c: &Capacity) -> String {
         Capacity::Between { met, missed } => {
             format!("{}–{}", human_rate(met), human_rate(missed))
         }
+        Capacity::Unmeasured { .. } => "not measured".into(),
     }
 }
 
@@ -301,5 +302,30 @@ mod tests {
             "the fell-behind point is hollow on each of its three percentile lines"
         );
         assert!(svg.contains("objective 1 ms") && svg.contains("objective 10 ms"));
+    }
+
+    #[test]
+    fn a_busy_load_side_or_a_slow_client_makes_a_point_unusable() {
+        let ok = point(0.5, 400, 0.0);
+        assert!(ok.usable(), "{:?}", ok.unusable_because());
+        // On schedule, but the load side's cores were 93 % busy.
+        let busy = CurvePoint {
+            load_share: Some(0.93),
+            ..point(0.5, 400, 0.0)
+        };
+        assert!(!busy.usable());
+        assert!(busy
+            .unusable_because()
+            .is_some_and(|w| w.contains("load side's cores were 93 % busy")));
+        // The load generator's own delay p99 (150 µs) over a quarter of the p99 (400 µs).
+        let mut slow = point(0.5, 400, 0.0);
+        slow.schedule.client_lag_us = lat(150);
+        assert!(!slow.usable());
+        assert!(slow
+            .unusable_because()
+            .is_some_and(|w| w.contains("own delay (p99 150 µs)")));
+        // Exactly a quarter is still the server's.
+        slow.schedule.client_lag_us = lat(100);
+        assert!(slow.usable(), "{:?}", slow.unusable_because());
     }
 }

@@ -41,10 +41,25 @@ pub struct CurvePoint {
     pub hgrm: Vec<String>,
 }
 
+/// A point whose load generator's own delay (p99) is more than this share of the point's
+/// corrected p99 measured the client's latency as much as the server's.
+pub const CLIENT_DELAY_SHARE: f64 = 0.25;
+
 impl CurvePoint {
-    /// Measured the server at its offered rate: on schedule, every request answered 2xx.
+    /// Measured the server at its offered rate: on schedule, every request answered 2xx,
+    /// the load side below its limit, and the load generator's own delay a small part of
+    /// the latency ([`CurvePoint::unusable_because`] says which failed).
     pub fn usable(&self) -> bool {
-        !self.schedule.fell_behind && self.errors == 0 && self.non_2xx == 0
+        self.unusable_because().is_none()
+    }
+
+    /// Unusable because of the client: the load side at its limit, the load generator's own
+    /// delay too large a part of the latency, or the schedule held up by the load generator.
+    pub fn client_limited(&self) -> bool {
+        self.load_share.is_some_and(|l| l >= LOAD_SATURATED)
+            || self.schedule.behind_cause() == Some("load generator")
+            || self.schedule.client_lag_us.p99 as f64
+                > CLIENT_DELAY_SHARE * self.corrected.p99 as f64
     }
 
     /// Why the point does not show the server's latency at its rate, if it does not.
@@ -61,8 +76,24 @@ impl CurvePoint {
                 _ => format!("fell behind its schedule by {behind:.1} % (held up by the {cause})"),
             });
         }
-        (self.errors + self.non_2xx > 0)
-            .then(|| format!("{} errors, {} non-2xx answers", self.errors, self.non_2xx))
+        if self.errors + self.non_2xx > 0 {
+            return Some(format!(
+                "{} errors, {} non-2xx answers",
+                self.errors, self.non_2xx
+            ));
+        }
+        if let Some(l) = self.load_share.filter(|&l| l >= LOAD_SATURATED) {
+            return Some(format!(
+                "the load side's cores were {:.0} % busy: the load generator's own waits are in this latency",
+                l * 100.0
+            ));
+        }
+        let (own, p99) = (self.schedule.client_lag_us.p99, self.corrected.p99);
+        (own as f64 > CLIENT_DELAY_SHARE * p99 as f64).then(|| {
+            format!(
+                "the load generator's own delay (p99 {own} µs) is more than a quarter of the point's p99 ({p99} µs): the latency is partly the client's"
+            )
+        })
     }
 }
 
@@ -89,6 +120,7 @@ impl Curve {
                 offered: p.offered,
                 p99_us: p.corrected.p99,
                 usable: p.usable(),
+                client_limited: p.client_limited(),
             })
             .collect();
         capacity::capacity_at(&points, objective_us)
