@@ -178,6 +178,17 @@ fn latency_chart(s: &Summary, labels: &[String]) -> String {
     o
 }
 
+/// The verdict's words beside its interval: the limit that withheld it, when one did
+/// (`withheld: co-limited`), else the verdict's own short form.
+fn chart_label(a: &crate::analysis::Assessment) -> String {
+    match a.limits.filter(|l| l.withholds_throughput().is_some()) {
+        Some(l) => l
+            .dominant()
+            .map_or_else(|| a.verdict.short(), |d| format!("withheld: {}", d.label())),
+        None => a.verdict.short(),
+    }
+}
+
 /// The forest chart: per workload, the blocks' tokio-uring / tokio estimate (dot) and
 /// interval (line) on a log axis (a ratio and its inverse equally far from 1), a line at
 /// 1.0, the equivalence band (dashed) and the workload's own A/A noise floor (shaded,
@@ -251,7 +262,7 @@ fn forest_chart(s: &Summary) -> String {
             r#"<text x="{}" y="{}" class="l" fill="{color}">{}</text>"#,
             left + width + 12.0,
             ym + 4.0,
-            esc(&a.verdict.short())
+            esc(&chart_label(a))
         );
     }
     let _ = write!(
@@ -353,4 +364,23 @@ svg .one{{stroke:#000;stroke-width:1}}svg .band{{stroke:#666;stroke-dasharray:4 
     o.push_str(&markdown::details(s).html());
     o.push_str("</body></html>\n");
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::{assess, Limit, Limits, Rules};
+
+    #[test]
+    fn a_withheld_verdict_is_labelled_by_its_limit() {
+        let t: Vec<Vec<f64>> = (0..8).map(|_| vec![100.0; 3]).collect();
+        let u: Vec<Vec<f64>> = (0..8).map(|_| vec![120.0; 3]).collect();
+        let decided = assess(&t, &u, &t, None, &Rules::default());
+        assert_eq!(chart_label(&decided), "tokio-uring +20.0 %");
+        let limits = Limits::count([Limit::Co, Limit::Co, Limit::Server]);
+        let why = limits.withholds_throughput();
+        let mut withheld = assess(&t, &u, &t, why.as_deref(), &Rules::default());
+        withheld.limits = Some(limits);
+        assert_eq!(chart_label(&withheld), "withheld: co-limited");
+    }
 }
