@@ -181,15 +181,16 @@ pub fn threads(pid: &str) -> HashMap<i32, (bool, u64)> {
         .filter_map(|t| {
             let tid: i32 = t.file_name().to_str()?.parse().ok()?;
             let comm = std::fs::read_to_string(t.path().join("comm")).ok()?;
-            let ns = std::fs::read_to_string(t.path().join("schedstat"))
-                .ok()?
-                .split_ascii_whitespace()
-                .next()?
-                .parse()
-                .ok()?;
+            let ns = crate::usage::task_on_cpu_ns(&t.path())?;
             Some((tid, (comm.starts_with("loadgen-"), ns)))
         })
         .collect()
+}
+
+/// CPU seconds of all the threads between two readings of [`threads`].
+pub fn cpu_since(before: &HashMap<i32, (bool, u64)>, after: &HashMap<i32, (bool, u64)>) -> f64 {
+    let (loadgen, other) = thread_split(before, after);
+    loadgen + other
 }
 
 /// CPU seconds between two readings of [`own_threads`]: (load generator, everything else).

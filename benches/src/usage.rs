@@ -95,17 +95,22 @@ pub fn process(pid: u32) -> Option<Usage> {
 /// `/proc/PID/stat` counts 10 ms ticks). `None` if the process is gone.
 pub fn on_cpu_ns(pid: u32) -> Option<u64> {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
-    let mut ns = 0;
-    for t in tasks.flatten() {
-        if let Ok(s) = std::fs::read_to_string(t.path().join("schedstat")) {
-            ns += s
-                .split_ascii_whitespace()
-                .next()
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0);
-        }
-    }
-    Some(ns)
+    Some(
+        tasks
+            .flatten()
+            .filter_map(|t| task_on_cpu_ns(&t.path()))
+            .sum(),
+    )
+}
+
+/// The first field of a task's `schedstat` (`/proc/PID/task/TID`): ns it has run.
+pub fn task_on_cpu_ns(task: &std::path::Path) -> Option<u64> {
+    std::fs::read_to_string(task.join("schedstat"))
+        .ok()?
+        .split_ascii_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// The host's CPU time so far, for steal: (steal, total) in ticks over all CPUs.

@@ -79,6 +79,16 @@ impl Limits {
         n
     }
 
+    /// The turns `limit` named.
+    pub fn of(&self, limit: Limit) -> usize {
+        match limit {
+            Limit::Server => self.server,
+            Limit::Load => self.load,
+            Limit::Co => self.co,
+            Limit::Neither => self.neither,
+        }
+    }
+
     pub fn turns(&self) -> usize {
         self.server + self.load + self.co + self.neither
     }
@@ -88,16 +98,10 @@ impl Limits {
         if self.turns() == 0 {
             return None;
         }
-        [
-            (Limit::Server, self.server),
-            (Limit::Co, self.co),
-            (Limit::Load, self.load),
-            (Limit::Neither, self.neither),
-        ]
-        .into_iter()
-        .rev()
-        .max_by_key(|(_, n)| *n)
-        .map(|(l, _)| l)
+        [Limit::Server, Limit::Co, Limit::Load, Limit::Neither]
+            .into_iter()
+            .rev()
+            .max_by_key(|&l| self.of(l))
     }
 
     /// Why a throughput verdict is withheld: fewer than half the turns were server-limited.
@@ -109,12 +113,7 @@ impl Limits {
             return None;
         }
         let l = self.dominant()?;
-        let k = match l {
-            Limit::Server => self.server,
-            Limit::Load => self.load,
-            Limit::Co => self.co,
-            Limit::Neither => self.neither,
-        };
+        let k = self.of(l);
         Some(format!(
             "{} in {k} of {n} turns ({}); server-limited in {}: a throughput ratio would not be the servers' alone, see the efficiency verdict",
             l.label(),

@@ -3,7 +3,7 @@
 
 use super::document::{Document, Table, Text};
 use super::Summary;
-use crate::analysis::{Limit, Paired};
+use crate::analysis::Paired;
 use crate::results::RoundSample;
 use crate::runtime::Runtime;
 
@@ -112,13 +112,7 @@ fn limit_cell(a: &crate::analysis::Assessment) -> String {
     let Some(d) = l.dominant() else {
         return "—".into();
     };
-    let k = match d {
-        Limit::Server => l.server,
-        Limit::Load => l.load,
-        Limit::Co => l.co,
-        Limit::Neither => l.neither,
-    };
-    format!("{} {k}/{}", d.label(), l.turns())
+    format!("{} {}/{}", d.label(), l.of(d), l.turns())
 }
 
 /// The efficiency verdict: every runtime paced at one offered rate, judged on the server
@@ -191,7 +185,7 @@ pub fn mechanism(s: &Summary, d: &mut Document) {
         return;
     }
     d.heading("Why: what each server did per request (medians over the rounds)");
-    d.para("Where each request's CPU went, first: the server's whole cores (every task, irq and softirq on them, /proc/stat ticks) per request with the softirq part in brackets (loopback TCP receive work, charged to no process on kernels with IRQ time accounting), then the load side per request: the load generator's threads and the bench process's other threads (the embedded broker, Kafka clients), from each thread's scheduler clock. Limit: who limited most of the runtime's rounds. Server and load-side CPU: share of the cores each was given (the server's from /proc/PID/stat, all its threads including exited ones; the load side is the bench process: load generator and embedded broker). Steal: the host's CPU taken by the hypervisor. Per request: the server's user and system CPU, context switches (voluntary / involuntary), syscalls, and the waits among them: epoll_wait (tokio's reactor; tokio-uring parks in it too) and io_uring_enter (tokio-uring's submissions and waits). Syscalls are counted by tracepoints in a mechanism round of their own, after the last block's verdict rounds: attaching them puts every thread on the kernel's slow syscall path, a cost that grows with syscalls per request, so verdict rounds run without them. The last column is that round's rate against the same processes' verdict rounds: what counting cost.");
+    d.para("Where each request's CPU went, first: the server's whole cores (every task, irq and softirq on them: busy time from the cpuidle driver's µs idle residency where the kernel has one, else /proc/stat ticks) per request with the softirq part in brackets (/proc/stat ticks) (loopback TCP receive work, charged to no process on kernels with IRQ time accounting), then the load side per request: the load generator's threads and the bench process's other threads (the embedded broker, Kafka clients), from each thread's scheduler clock. Limit: who limited most of the runtime's rounds. Server and load-side CPU: share of the cores each was given (the server's from /proc/PID/stat, all its threads including exited ones; the load side is the bench process: load generator and embedded broker). Steal: the host's CPU taken by the hypervisor. Per request: the server's user and system CPU, context switches (voluntary / involuntary), syscalls, and the waits among them: epoll_wait (tokio's reactor; tokio-uring parks in it too) and io_uring_enter (tokio-uring's submissions and waits). Syscalls are counted by tracepoints in a mechanism round of their own, after the last block's verdict rounds: attaching them puts every thread on the kernel's slow syscall path, a cost that grows with syscalls per request, so verdict rounds run without them. The last column is that round's rate against the same processes' verdict rounds: what counting cost.");
     let mut t = Table::new([
         "workload",
         "runtime",

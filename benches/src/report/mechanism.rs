@@ -86,13 +86,7 @@ impl Mechanism {
         };
         let counts = limits(&[samples]);
         let limit = counts.dominant();
-        let limit_rounds = match limit {
-            Some(Limit::Server) => counts.server,
-            Some(Limit::Load) => counts.load,
-            Some(Limit::Co) => counts.co,
-            Some(Limit::Neither) => counts.neither,
-            None => 0,
-        };
+        let limit_rounds = limit.map_or(0, |l| counts.of(l));
         Some(Self {
             rounds: samples.len(),
             server_share: m(&|s| s.server_share),

@@ -56,10 +56,24 @@ impl CurvePoint {
     /// Unusable because of the client: the load side at its limit, the load generator's own
     /// delay too large a part of the latency, or the schedule held up by the load generator.
     pub fn client_limited(&self) -> bool {
-        self.load_share.is_some_and(|l| l >= LOAD_SATURATED)
-            || self.schedule.behind_cause() == Some("load generator")
-            || self.schedule.client_lag_us.p99 as f64
-                > CLIENT_DELAY_SHARE * self.corrected.p99 as f64
+        self.schedule.behind_cause() == Some("load generator") || self.client_cause().is_some()
+    }
+
+    /// On schedule, but the client's own limits are in the latency: the load side at its
+    /// limit, or the load generator's own delay over a quarter of the point's p99.
+    fn client_cause(&self) -> Option<String> {
+        if let Some(l) = self.load_share.filter(|&l| l >= LOAD_SATURATED) {
+            return Some(format!(
+                "the load side's cores were {:.0} % busy: the load generator's own waits are in this latency",
+                l * 100.0
+            ));
+        }
+        let (own, p99) = (self.schedule.client_lag_us.p99, self.corrected.p99);
+        (own as f64 > CLIENT_DELAY_SHARE * p99 as f64).then(|| {
+            format!(
+                "the load generator's own delay (p99 {own} µs) is more than a quarter of the point's p99 ({p99} µs): the latency is partly the client's"
+            )
+        })
     }
 
     /// Why the point does not show the server's latency at its rate, if it does not.
@@ -82,18 +96,7 @@ impl CurvePoint {
                 self.errors, self.non_2xx
             ));
         }
-        if let Some(l) = self.load_share.filter(|&l| l >= LOAD_SATURATED) {
-            return Some(format!(
-                "the load side's cores were {:.0} % busy: the load generator's own waits are in this latency",
-                l * 100.0
-            ));
-        }
-        let (own, p99) = (self.schedule.client_lag_us.p99, self.corrected.p99);
-        (own as f64 > CLIENT_DELAY_SHARE * p99 as f64).then(|| {
-            format!(
-                "the load generator's own delay (p99 {own} µs) is more than a quarter of the point's p99 ({p99} µs): the latency is partly the client's"
-            )
-        })
+        self.client_cause()
     }
 }
 

@@ -312,10 +312,8 @@ impl Subject {
             load_core: whole(false),
             loadgen_cpu_s: Some(loadgen_s),
             broker_cpu_s: Some(other_s),
-            server_sched_s: (!server_threads1.is_empty()).then(|| {
-                let (a, b) = cores::thread_split(&server_threads0, &server_threads1);
-                a + b
-            }),
+            server_sched_s: (!server_threads1.is_empty())
+                .then(|| cores::cpu_since(&server_threads0, &server_threads1)),
             offered: match pass {
                 Pass::Open { rate, .. } => Some(rate),
                 _ => None,
