@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null 2>&1 || { echo "install wrk first (apt-get install wrk)" >&2; exit 2; }
-cargo build --release --locked -q -p server-tokio -p server-uring -p runtime-bench --bin loadgen
+cargo build --release --locked -q -p server-tokio -p server-uring -p runtime-bench-loadgen
 
 lua=$(mktemp -t post.XXXXXX.lua)
 body=$(head -c 100 /dev/zero | tr '\0' 'x')

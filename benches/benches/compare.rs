@@ -9,7 +9,6 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use bench::layout::Layout;
-use bench::loadgen::{Mode, RunConfig, Workload};
 use bench::preflight;
 use bench::report::{self, Environment, RunSetup};
 use bench::results::{write_json, Paths};
@@ -18,6 +17,7 @@ use bench::suite::{self, Broker};
 use bench::workload::{self, Profile};
 use clap::Parser as _;
 use criterion::Criterion;
+use loadgen::{Mode, RunConfig, Workload};
 
 fn main() -> ExitCode {
     match run() {

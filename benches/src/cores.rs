@@ -182,7 +182,7 @@ pub fn threads(pid: &str) -> HashMap<i32, (bool, u64)> {
             let tid: i32 = t.file_name().to_str()?.parse().ok()?;
             let comm = std::fs::read_to_string(t.path().join("comm")).ok()?;
             let ns = crate::usage::task_on_cpu_ns(&t.path())?;
-            Some((tid, (comm.starts_with("loadgen-"), ns)))
+            Some((tid, (comm.starts_with(loadgen::THREAD_PREFIX), ns)))
         })
         .collect()
 }
@@ -274,7 +274,7 @@ ctxt 999
         // wall time); the split must put that time on the load-generator side.
         let before = own_threads();
         let h = std::thread::Builder::new()
-            .name("loadgen-test".into())
+            .name(format!("{}test", loadgen::THREAD_PREFIX))
             .spawn(|| {
                 // SAFETY: gettid has no arguments and cannot fail.
                 let me = unsafe { libc::gettid() };

@@ -26,12 +26,9 @@ pub struct Host {
 impl Host {
     pub fn read() -> Self {
         Self {
-            nofile: rlimit(libc::RLIMIT_NOFILE),
-            memlock: rlimit(libc::RLIMIT_MEMLOCK).map(|(soft, _)| soft),
-            port_range: proc("/proc/sys/net/ipv4/ip_local_port_range").and_then(|s| {
-                let mut it = s.split_whitespace().map(|p| p.parse().ok());
-                Some((it.next()??, it.next()??))
-            }),
+            nofile: loadgen::preflight::rlimit(libc::RLIMIT_NOFILE),
+            memlock: loadgen::preflight::rlimit(libc::RLIMIT_MEMLOCK).map(|(soft, _)| soft),
+            port_range: loadgen::preflight::port_range(),
             tcp_tw_reuse: proc("/proc/sys/net/ipv4/tcp_tw_reuse").and_then(|s| s.parse().ok()),
             somaxconn: proc("/proc/sys/net/core/somaxconn").and_then(|s| s.parse().ok()),
             io_uring: io_uring_available(),
@@ -56,30 +53,6 @@ pub fn proc(path: &str) -> Option<String> {
     std::fs::read_to_string(path)
         .ok()
         .map(|s| s.trim().to_string())
-}
-
-/// (soft, hard) of a resource limit.
-pub fn rlimit(resource: libc::__rlimit_resource_t) -> Option<(u64, u64)> {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one rlimit struct we own.
-    (unsafe { libc::getrlimit(resource, &mut r) } == 0).then_some((r.rlim_cur, r.rlim_max))
-}
-
-/// Sets RLIMIT_NOFILE's soft limit (children inherit it).
-pub fn set_nofile_soft(soft: u64, hard: u64) -> std::io::Result<()> {
-    let r = libc::rlimit {
-        rlim_cur: soft,
-        rlim_max: hard,
-    };
-    // SAFETY: setrlimit reads one rlimit struct we own.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) } == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
 }
 
 /// Mounts tracefs at its usual place if it is not mounted (root only), so syscalls can be

@@ -1,7 +1,7 @@
 //! The instruments: the load generator, server process control, the comparison suite behind
 //! `cargo bench`, and its report. ARCHITECTURE.md (at the repository root) draws the flows.
 //!
-//! - [`loadgen`]: the load generator engine (the `loadgen` binary is its CLI).
+//! The load generator is its own crate (`benches/loadgen/`, `loadgen`): this one drives it.
 //! - [`runtime`]: the runtimes and ring setups compared (a vocabulary type).
 //! - [`server`]: build, start and stop server processes; never leave one behind.
 //! - [`workload`]: profiles, their timings and the workload catalogue.
@@ -20,7 +20,6 @@ pub mod analysis;
 pub mod cores;
 pub mod host;
 pub mod layout;
-pub mod loadgen;
 pub mod preflight;
 pub mod report;
 pub mod results;

@@ -1,46 +1,17 @@
 //! Preflight: before any load, check (and where possible fix) what would otherwise bend
 //! the numbers or break a run, and say so. [`decide`] is pure (facts in, findings out) so
 //! every decision is unit-tested; [`run`] raises the fd limit, reads the machine
-//! ([`crate::host`]) and decides.
+//! ([`crate::host`]) and decides. The load side's checks (open files, ephemeral ports) are
+//! the load generator's own (`loadgen::preflight`, which its CLI runs alone); this adds the
+//! servers' (backlog, io_uring, memlock, cores, port).
 
 use std::net::SocketAddr;
 
-use crate::host::{rlimit, set_nofile_soft, Host};
+use loadgen::preflight::{ephemeral_ports, open_files, raise_nofile};
 
-/// How a finding should be read.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    /// As needed.
-    Ok,
-    /// Was not as needed; preflight changed it (e.g. raised the fd soft limit).
-    Fixed,
-    /// Will limit or skew results; the run goes on and the report says so.
-    Warn,
-    /// The run cannot work as asked.
-    Fail,
-}
+use crate::host::Host;
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Finding {
-    pub check: String,
-    pub level: Level,
-    pub detail: String,
-}
-
-impl std::fmt::Display for Finding {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let tag = match self.level {
-            Level::Ok => "ok",
-            Level::Fixed => "fixed",
-            Level::Warn => "WARN",
-            Level::Fail => "FAIL",
-        };
-        write!(f, "[{tag}] {}: {}", self.check, self.detail)
-    }
-}
+pub use loadgen::preflight::{Finding, Level};
 
 /// What the run will need.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,20 +49,18 @@ pub struct Facts {
     pub port_free: Option<bool>,
 }
 
-/// File descriptors per connection a process needs, plus a base for everything else
-/// (librdkafka sockets and pipes, the ring, stdio).
-fn fds_needed(connections: usize) -> u64 {
-    connections as u64 + 256
-}
-
-/// The soft limit preflight raises `nofile` to, if the hard limit allows.
-pub fn nofile_target(needs: &Needs) -> u64 {
-    fds_needed(needs.connections).max(65_536)
-}
-
 /// Decides what each fact means for this run.
 pub fn decide(f: &Facts, needs: &Needs) -> Vec<Finding> {
     let mut out = Vec::new();
+    out.push(open_files(f.nofile, needs.connections, None));
+    if let Some(range) = f.port_range {
+        out.push(ephemeral_ports(
+            range,
+            needs.connections,
+            needs.conn_per_request,
+            needs.source_addrs,
+        ));
+    }
     let mut say = |check: &str, level: Level, detail: String| {
         out.push(Finding {
             check: check.into(),
@@ -99,42 +68,6 @@ pub fn decide(f: &Facts, needs: &Needs) -> Vec<Finding> {
             detail,
         })
     };
-    let need = fds_needed(needs.connections);
-    match f.nofile {
-        Some((soft, _)) if soft >= need => say("open files", Level::Ok, format!("soft limit {soft} >= {need} needed")),
-        Some((soft, hard)) => say(
-            "open files",
-            Level::Warn,
-            format!("soft limit {soft} (hard {hard}) is {} short of the {need} needed; connections beyond it will fail to open (raise the hard limit: ulimit -Hn)", need - soft),
-        ),
-        None => say("open files", Level::Warn, "RLIMIT_NOFILE unreadable".into()),
-    }
-    if let Some((lo, hi)) = f.port_range {
-        let span = u64::from(hi.saturating_sub(lo) + 1);
-        if needs.conn_per_request {
-            // A closed connection's 4-tuple stays in TIME_WAIT for 60 s on Linux.
-            let per_s = span * u64::from(needs.source_addrs.max(1)) / 60;
-            let level = if span < 10_000 {
-                Level::Warn
-            } else {
-                Level::Ok
-            };
-            say(
-                "ephemeral ports",
-                level,
-                format!("{lo}-{hi} ({span} ports) x {} source addresses: ~{per_s} new connections/s sustainable before TIME_WAIT exhausts them", needs.source_addrs.max(1)),
-            );
-        } else {
-            say(
-                "ephemeral ports",
-                Level::Ok,
-                format!(
-                    "{lo}-{hi} ({span} ports); keep-alive workloads need {}",
-                    needs.connections
-                ),
-            );
-        }
-    }
     if let Some(tw) = f.tcp_tw_reuse {
         let meaning = match tw {
             0 => "off",
@@ -230,23 +163,11 @@ pub fn facts(host: &Host, needs: &Needs) -> Facts {
 /// Raises the fd soft limit towards [`nofile_target`] (children inherit it: the servers
 /// this process starts), then reads the machine and decides.
 pub fn run(needs: &Needs) -> Preflight {
-    let mut raised = None;
-    if let Some((soft, hard)) = rlimit(libc::RLIMIT_NOFILE) {
-        let want = nofile_target(needs).min(hard);
-        if soft < want && set_nofile_soft(want, hard).is_ok() {
-            raised = Some((soft, want));
-        }
-    }
+    let raised = raise_nofile(needs.connections);
     let host = Host::read();
     let mut findings = decide(&facts(&host, needs), needs);
-    if let (Some((from, to)), Some(f)) = (
-        raised,
-        findings.iter_mut().find(|f| f.check == "open files"),
-    ) {
-        if f.level == Level::Ok {
-            f.level = Level::Fixed;
-        }
-        f.detail = format!("raised soft limit {from} -> {to}; {}", f.detail);
+    if let Some(f) = findings.iter_mut().find(|f| f.check == "open files") {
+        *f = open_files(host.nofile, needs.connections, raised);
     }
     Preflight { host, findings }
 }
@@ -387,7 +308,7 @@ mod tests {
             matches!(f.level, Level::Ok | Level::Fixed | Level::Warn),
             "{f}"
         );
-        let (soft, hard) = rlimit(libc::RLIMIT_NOFILE).expect("rlimit");
-        assert!(soft >= nofile_target(&needs()).min(hard));
+        let (soft, hard) = loadgen::preflight::rlimit(libc::RLIMIT_NOFILE).expect("rlimit");
+        assert!(soft >= loadgen::preflight::nofile_target(100).min(hard));
     }
 }

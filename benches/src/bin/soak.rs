@@ -17,7 +17,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use bench::loadgen::{self, LoadError, Mode, RunConfig, Workload};
 use bench::results::{verify, Evidence, Exit, Landed, Tally};
 use bench::runtime::Runtime;
 use bench::server::{ServerConfig, ServerProcess};
@@ -25,6 +24,7 @@ use clap::{Parser, ValueEnum};
 use common::config::{parse_duration, ServerArgs};
 use common::embedded::EmbeddedKafka;
 use common::landed::{CountMethod, TopicReader};
+use loadgen::{self, LoadError, Mode, RunConfig, Workload};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum RuntimeArg {
@@ -79,7 +79,7 @@ struct SoakSummary {
     min_answered_per_s: u64,
     passed: bool,
     problems: Vec<String>,
-    loadgen: loadgen::Report,
+    loadgen: loadgen::LoadReport,
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {

@@ -9,7 +9,7 @@ use super::curves::objectives;
 use super::format::{esc, fmt_us, human_rate, runtime_labels, COLORS};
 use super::summary::WorkloadResult;
 use super::Summary;
-use crate::loadgen::Latency;
+use loadgen::Latency;
 
 /// (label, pick, stroke width, dash pattern) per percentile drawn.
 type Style = (&'static str, fn(&Latency) -> u64, f64, &'static str);

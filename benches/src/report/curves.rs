@@ -191,11 +191,11 @@ fn points_table(w: &WorkloadResult, d: &mut Document) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::loadgen::{Latency, Schedule};
     use crate::report::summary::{test_summary, RunSetup, SCHEMA};
     use crate::results::{Curve, CurvePoint};
     use crate::runtime::Runtime;
     use crate::workload::{catalogue, Profile};
+    use loadgen::{Latency, Schedule};
 
     fn lat(p99: u64) -> Latency {
         Latency {

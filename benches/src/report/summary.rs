@@ -7,10 +7,10 @@ use super::env::Environment;
 use super::mechanism::Mechanism;
 use super::stats::{Interval, Paired};
 use crate::analysis::Assessment;
-use crate::loadgen::Latency;
 use crate::results::{Curve, RoundSample, Tally, Verification};
 use crate::runtime::Runtime;
 use crate::workload::Spec;
+use loadgen::Latency;
 
 pub const SCHEMA: &str = "runtime-bench/summary/v1";
 

@@ -3,7 +3,7 @@
 //! server spent; plus where its raw histograms were written.
 
 use crate::analysis::capacity::{self, Capacity};
-use crate::loadgen::{Latency, Schedule};
+use loadgen::{Latency, Schedule};
 
 /// The load side's CPU share at which a point that fell behind is the client's limit too
 /// (the rounds call a side at 90 % at its limit: [`crate::analysis::limits::AT_LIMIT`]).

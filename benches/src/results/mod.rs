@@ -18,7 +18,6 @@ use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 
-use crate::loadgen;
 use crate::runtime::Runtime;
 use crate::workload::{Profile, Spec};
 pub use curve::{Curve, CurvePoint};
@@ -140,7 +139,7 @@ impl std::ops::AddAssign for Tally {
 }
 
 impl Tally {
-    pub fn add(&mut self, r: &loadgen::Report) {
+    pub fn add(&mut self, r: &loadgen::LoadReport) {
         self.runs += 1;
         self.answered += r.completed;
         self.ok += r.ok;
@@ -168,7 +167,7 @@ pub struct RawResult {
     #[serde(default)]
     pub server_ready: Option<String>,
     /// The fixed-duration pass that gives latency percentiles.
-    pub latency_pass: Option<loadgen::Report>,
+    pub latency_pass: Option<loadgen::LoadReport>,
     /// The server's CPU time per answered request in the latency pass, µs (all its threads).
     #[serde(default)]
     pub latency_pass_cpu_us: Option<f64>,

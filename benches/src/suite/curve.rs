@@ -14,10 +14,10 @@ use super::awake::KeepAwake;
 use super::Subject;
 use crate::analysis::median;
 use crate::layout::Layout;
-use crate::loadgen::{hdr, Report};
 use crate::results::{Curve, CurvePoint, RawResult, RoundSample};
 use crate::runtime::Runtime;
 use crate::workload::CurvePlan;
+use loadgen::{hdr, LoadReport};
 
 /// The base rate: the lower of tokio's and tokio-uring's median round rates.
 fn base_rate(live: &[(&mut RawResult, &mut Subject)]) -> Option<(f64, String)> {
@@ -134,7 +134,7 @@ pub(super) fn run(
 fn point(
     fraction: f64,
     offered: f64,
-    r: &Report,
+    r: &LoadReport,
     sample: &RoundSample,
     hgrm: Vec<String>,
 ) -> CurvePoint {
@@ -144,7 +144,7 @@ fn point(
         achieved: r.rate,
         corrected: r.latency_us,
         uncorrected: r.service_us.unwrap_or_default(),
-        schedule: r.schedule.unwrap_or(crate::loadgen::Schedule {
+        schedule: r.schedule.unwrap_or(loadgen::Schedule {
             offered_rate: offered,
             sent: 0,
             behind: 0.0,
@@ -169,7 +169,12 @@ fn stem(runtime: Runtime, fraction: f64) -> String {
 
 /// The point's corrected and uncorrected `.hgrm` files; the names written (relative to
 /// the raw folder). A file that cannot be written is reported and left out.
-fn write_histograms(raw_dir: &Path, runtime: Runtime, fraction: f64, r: &Report) -> Vec<String> {
+fn write_histograms(
+    raw_dir: &Path,
+    runtime: Runtime,
+    fraction: f64,
+    r: &LoadReport,
+) -> Vec<String> {
     let Some(h) = &r.histograms else {
         return Vec::new();
     };

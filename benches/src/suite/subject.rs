@@ -8,13 +8,13 @@ use anyhow::Result;
 use super::{Broker, RunOptions};
 use crate::cores::{self, CoreSplit};
 use crate::layout::Layout;
-use crate::loadgen::{self, LoadError, RunConfig, Session, Workload};
 use crate::results::{Exit, RoundSample, Tally};
 use crate::runtime::Runtime;
 use crate::server::{ServerConfig, ServerProcess};
 use crate::syscalls;
 use crate::usage::{self, HostCpu};
 use crate::workload::Spec;
+use loadgen::{self, LoadError, RunConfig, Session, Workload};
 
 /// What one load sends: a number of requests (a criterion sample), a closed loop for a
 /// time, or an open loop at a rate.
@@ -214,7 +214,7 @@ impl Subject {
     pub(super) fn timed_run(
         &mut self,
         duration: Duration,
-    ) -> Option<(loadgen::Report, RoundSample)> {
+    ) -> Option<(loadgen::LoadReport, RoundSample)> {
         self.measured(Pass::Closed(duration))
     }
 
@@ -224,11 +224,11 @@ impl Subject {
         &mut self,
         rate: f64,
         duration: Duration,
-    ) -> Option<(loadgen::Report, RoundSample)> {
+    ) -> Option<(loadgen::LoadReport, RoundSample)> {
         self.measured(Pass::Open { rate, duration })
     }
 
-    fn measured(&mut self, pass: Pass) -> Option<(loadgen::Report, RoundSample)> {
+    fn measured(&mut self, pass: Pass) -> Option<(loadgen::LoadReport, RoundSample)> {
         if self.failure.is_some() {
             return None;
         }
@@ -325,7 +325,7 @@ impl Subject {
 
     /// Runs a load, counts what it got, and remembers the first failure. A stalled run's
     /// report is still returned (and counted): it says what was measured before the stall.
-    fn load(&mut self, pass: Pass) -> Option<loadgen::Report> {
+    fn load(&mut self, pass: Pass) -> Option<loadgen::LoadReport> {
         let result = match pass {
             Pass::Requests(n) => self.session.run(Some(n), None),
             Pass::Closed(d) => self.session.run(None, Some(d)),

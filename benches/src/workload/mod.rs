@@ -9,8 +9,8 @@ mod profile;
 
 use common::kafka::SinkKind;
 
-use crate::loadgen::Mode;
 use crate::runtime::Runtime;
+use loadgen::Mode;
 pub use profile::{CurvePlan, Profile, Timing};
 
 /// One workload: what load, with which server flags.
@@ -176,7 +176,7 @@ pub fn catalogue(profile: Profile) -> Vec<Spec> {
 mod mode_compat {
     use serde::{Deserialize, Deserializer};
 
-    use crate::loadgen::Mode;
+    use loadgen::Mode;
 
     #[derive(Deserialize)]
     #[serde(untagged)]

@@ -26,11 +26,11 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use bench::loadgen::response;
 use bench::runtime::Runtime;
 use bench::server::{ServerConfig, ServerProcess};
 use common::embedded::EmbeddedKafka;
 use common::landed::{CountMethod, TopicReader};
+use loadgen::response;
 
 /// The broker a test publishes to.
 pub struct Broker {

@@ -18,11 +18,11 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use super::connection::Connection;
+use super::load_report::LoadReport;
+use super::measurements::Stats;
 use super::net::{connect, idle_and_open};
-use super::output::Report;
 use super::pacer::tighten_timer_slack;
 use super::shared::{Progress, Shared};
-use super::stats::Stats;
 use super::watchdog::watch;
 use super::{LoadError, Mode, RunConfig};
 
@@ -60,7 +60,7 @@ impl std::fmt::Debug for Session {
 }
 
 /// Runs a load against `cfg.addr` and returns the merged report. See the module doc.
-pub fn run(cfg: &RunConfig) -> Result<Report, LoadError> {
+pub fn run(cfg: &RunConfig) -> Result<LoadReport, LoadError> {
     Session::start(cfg)?.run(cfg.requests, cfg.duration)
 }
 
@@ -84,7 +84,7 @@ impl Session {
             let (results_tx, results_rx) = mpsc::channel();
             let (cfg, ready) = (cfg.clone(), ready_tx.clone());
             let handle = std::thread::Builder::new()
-                .name(format!("loadgen-{t}"))
+                .name(format!("{}{t}", crate::THREAD_PREFIX))
                 .spawn(move || {
                     thread_main(&cfg, t, first, conns, &ready, &runs_rx, &results_tx);
                 })?;
@@ -120,7 +120,7 @@ impl Session {
         &mut self,
         requests: Option<u64>,
         duration: Option<Duration>,
-    ) -> Result<Report, LoadError> {
+    ) -> Result<LoadReport, LoadError> {
         let mut cfg = self.cfg.clone();
         cfg.requests = requests;
         cfg.duration = duration;
@@ -129,7 +129,7 @@ impl Session {
 
     /// One open-loop run of `duration` at `rate` requests/s over the session's
     /// connections (whatever its configured pacing).
-    pub fn run_paced(&mut self, rate: f64, duration: Duration) -> Result<Report, LoadError> {
+    pub fn run_paced(&mut self, rate: f64, duration: Duration) -> Result<LoadReport, LoadError> {
         let mut cfg = self.cfg.clone();
         cfg.rate = Some(rate);
         cfg.requests = None;
@@ -137,7 +137,7 @@ impl Session {
         self.run_with(cfg)
     }
 
-    fn run_with(&mut self, cfg: RunConfig) -> Result<Report, LoadError> {
+    fn run_with(&mut self, cfg: RunConfig) -> Result<LoadReport, LoadError> {
         cfg.validate()?;
         let threads = self.workers.len();
         let (abort, _) = watch::channel(false);
@@ -160,7 +160,7 @@ impl Session {
         }
         shared.barrier.wait();
         let start = shared.start();
-        let stall = watch(&shared, &self.workers);
+        let stall = watch(&shared, |i| self.workers[i].handle.is_finished());
         let mut stats = Stats::default();
         let mut last = None;
         for w in &self.workers {
@@ -173,7 +173,7 @@ impl Session {
         let elapsed = last.map_or(Duration::ZERO, |l| {
             l.saturating_duration_since(measure_from)
         });
-        let report = Report::build(cfg, &stats, elapsed, stall);
+        let report = LoadReport::build(cfg, &stats, elapsed, stall);
         if report.stall.is_some() {
             return Err(LoadError::Stalled(Box::new(report)));
         }

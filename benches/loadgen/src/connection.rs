@@ -12,11 +12,11 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::measurements::{ErrorKind, Stats};
 use super::net::{connect, source_addr};
 use super::pacer::Pacer;
 use super::response;
 use super::shared::Shared;
-use super::stats::{ErrorKind, Stats};
 use super::Mode;
 
 /// One connection of a load thread, for one run.

@@ -160,7 +160,7 @@ pub fn read_hlog(bytes: &[u8]) -> Result<Vec<(String, Histogram<u64>)>, String> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::loadgen::stats::histogram;
+    use crate::measurements::histogram;
 
     /// A long-tailed sample: most answers fast, a few very slow.
     fn sample() -> Histogram<u64> {

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+use super::measurements::{ErrorKind, Stats};
 use super::server_facts::ServerFacts;
-use super::stats::{ErrorKind, Stats};
 use super::{Mode, RunConfig};
 
 pub const SCHEMA: &str = "runtime-bench/loadgen/v1";
@@ -135,7 +135,7 @@ pub struct ReportConfig {
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Report {
+pub struct LoadReport {
     pub schema: String,
     pub config: ReportConfig,
     pub elapsed_s: f64,
@@ -167,7 +167,7 @@ fn kind_name(k: ErrorKind) -> String {
         .unwrap_or_else(|| format!("{k:?}"))
 }
 
-impl Report {
+impl LoadReport {
     pub fn build(cfg: &RunConfig, s: &Stats, elapsed: Duration, stall: Option<Stall>) -> Self {
         let schedule = cfg.rate.map(|offered_rate| {
             let span = cfg.duration.unwrap_or(s.last_slot).as_secs_f64().max(1e-9);

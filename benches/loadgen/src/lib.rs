@@ -1,4 +1,6 @@
-//! The load generator: the instrument that measures both servers.
+//! The load generator: the instrument that measures both servers. Its own crate, so the rule
+//! "the instrument knows nothing of the subject" is a boundary: it depends on no part of the
+//! servers (no `common`, no rdkafka), and builds alone on a load-generator host.
 //!
 //! - Thread-per-core: `threads` current-thread tokio runtimes, each driving a fixed share of
 //!   the connections; request bytes built once; no allocation per request.
@@ -11,31 +13,39 @@
 //! - Bounded: by requests and/or duration, and always by `time_limit`; a watchdog ends a run
 //!   that makes no progress for `stall_timeout` with a [`LoadError::Stalled`] carrying the
 //!   report and the server's fd count and socket states.
-//! - [`output::Report`]: merged measurements with text, JSON and CSV printers.
+//! - [`load_report::LoadReport`]: merged measurements with text, JSON and CSV printers.
 //!
 //! Files: `session.rs` (threads and runs), `shared.rs` (what a run's threads share),
-//! `connection.rs` (the work loop), `pacer.rs` (open-loop slots), `net.rs` (sockets), `watchdog.rs` (stall and time
-//! limit), `server_facts.rs` (the server's fds and socket states for a stall report),
-//! `response.rs` (answer parsing), `stats.rs` (per-thread measurements), `output.rs`,
-//! `hdr.rs` (HdrHistogram's `.hgrm` and interval-log files, written and read back).
+//! `connection.rs` (the work loop), `pacer.rs` (open-loop slots), `net.rs` (sockets),
+//! `watchdog.rs` (stall and time limit), `server_facts.rs` (the server's fds, socket and
+//! thread states for a stall report), `response.rs` (answer parsing), `measurements.rs`
+//! (per-thread measurements), `load_report.rs` (merged, printed), `hdr.rs` (HdrHistogram's
+//! `.hgrm` and interval-log files, written and read back), `preflight.rs` (open files and
+//! ephemeral ports), `units.rs` (CLI durations and sizes); `main.rs` is the CLI.
 
 mod connection;
 pub mod hdr;
+pub mod load_report;
+pub mod measurements;
 mod net;
-pub mod output;
 mod pacer;
+pub mod preflight;
 pub mod response;
 pub mod server_facts;
 mod session;
 mod shared;
-pub mod stats;
+pub mod units;
 mod watchdog;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-pub use output::{Latency, Report, Schedule, Stall};
+pub use load_report::{Latency, LoadReport, Schedule, Stall};
 pub use session::{run, Session};
+
+/// Every load-generator thread's name starts with this (`loadgen-0`, ...): CPU accounting
+/// tells the instrument's threads from the rest of a process by it.
+pub const THREAD_PREFIX: &str = "loadgen-";
 
 /// What each request carries.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -250,12 +260,12 @@ pub enum LoadError {
     /// No progress for `stall_timeout` with requests outstanding: the report says what was
     /// measured up to then and what the server looked like.
     #[error("{}", .0.stall_summary())]
-    Stalled(Box<Report>),
+    Stalled(Box<LoadReport>),
     /// `time_limit` passed before the requests were answered.
     #[error("run exceeded its time limit of {limit:?}; {} measured answers so far", .report.completed)]
     TimeLimit {
         limit: Duration,
-        report: Box<Report>,
+        report: Box<LoadReport>,
     },
     #[error("load generator: {0}")]
     Io(#[from] std::io::Error),

@@ -8,9 +8,9 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use bench::loadgen::{self, LoadError, Mode, RunConfig, Workload};
 use clap::{Parser, ValueEnum};
-use common::config::{parse_duration, parse_size};
+use loadgen::units::{parse_duration, parse_size};
+use loadgen::{LoadError, Mode, RunConfig, Workload};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ModeArg {
@@ -114,16 +114,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let needs = bench::preflight::Needs {
-        connections: cfg.connections,
-        backlog: 0,
-        conn_per_request: cfg.mode == Mode::ConnPerRequest,
-        source_addrs: u32::from(cfg.source_addrs),
-        io_uring: false,
-        port: None,
-    };
-    for f in bench::preflight::run(&needs).findings {
-        if f.level != bench::preflight::Level::Ok || !args.json {
+    let findings = loadgen::preflight::run(
+        cfg.connections,
+        cfg.mode == Mode::ConnPerRequest,
+        u32::from(cfg.source_addrs),
+    );
+    for f in findings {
+        if f.level != loadgen::preflight::Level::Ok || !args.json {
             eprintln!("preflight: {f}");
         }
     }
@@ -174,7 +171,7 @@ fn main() -> ExitCode {
 }
 
 /// `--hgrm FILE`: FILE (and FILE.uncorrected.hgrm in an open loop) and FILE.hlog.
-fn write_histograms(report: &loadgen::Report, path: &std::path::Path) -> std::io::Result<()> {
+fn write_histograms(report: &loadgen::LoadReport, path: &std::path::Path) -> std::io::Result<()> {
     let Some(h) = &report.histograms else {
         return Err(std::io::Error::other("no histogram in the report"));
     };

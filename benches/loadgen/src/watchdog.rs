@@ -7,12 +7,12 @@ use std::io::IsTerminal;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use super::output::Stall;
-use super::session::Worker;
+use super::load_report::Stall;
 use super::shared::Shared;
 
 /// Watches progress until every thread is done; ends the run on a stall or the time limit.
-pub(super) fn watch(shared: &Shared, workers: &[Worker]) -> Option<Stall> {
+/// `finished(i)`: thread `i` has ended (a thread that died counts as done).
+pub(super) fn watch(shared: &Shared, finished: impl Fn(usize) -> bool) -> Option<Stall> {
     let cfg = &shared.cfg;
     let start = shared.start();
     let tty = cfg.progress && std::io::stderr().is_terminal();
@@ -28,8 +28,8 @@ pub(super) fn watch(shared: &Shared, workers: &[Worker]) -> Option<Stall> {
     // A thread that died (a panic) counts as done; collecting its result then fails.
     let all_done = || {
         (shared.progress.iter())
-            .zip(workers)
-            .all(|(p, w)| p.done.load(Relaxed) || w.handle.is_finished())
+            .enumerate()
+            .all(|(i, p)| p.done.load(Relaxed) || finished(i))
     };
     while !all_done() {
         std::thread::sleep(Duration::from_millis(20));
