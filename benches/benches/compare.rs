@@ -197,7 +197,7 @@ fn run() -> Result<bool> {
     }
     c.final_summary();
 
-    let summary = report::build(&paths)?;
+    let summary = report::build(&paths.results, Some(&paths.criterion))?;
     report::write(
         &summary,
         &paths.results,

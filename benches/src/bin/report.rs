@@ -21,8 +21,8 @@ struct Args {
     /// (`raw/<workload>/<runtime>.criterion.json`, kept since 2026-11-22).
     #[arg(long)]
     criterion: Option<PathBuf>,
-    /// Compare two result folders instead (each with summary.json), e.g.
-    /// `--compare results/reference/dev-2core results/latest`: prints a Markdown table.
+    /// Compare two result folders instead (each rebuilt from its config.json, env.json and
+    /// raw/), e.g. `--compare results/reference/dev-2core results/latest`: prints Markdown.
     #[arg(long, num_args = 2, value_names = ["BASE", "NEW"])]
     compare: Option<Vec<PathBuf>>,
 }
@@ -39,7 +39,7 @@ fn main() -> ExitCode {
     if let Some(c) = args.criterion {
         paths.criterion = c;
     }
-    let summary = match report::build(&paths) {
+    let summary = match report::build(&paths.results, Some(&paths.criterion)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("report: {e:#} (run `cargo bench` first, or pass --results)");
@@ -69,11 +69,10 @@ fn main() -> ExitCode {
 }
 
 fn compare(base: &std::path::Path, new: &std::path::Path) -> ExitCode {
-    let load = |dir: &std::path::Path| -> Result<report::Summary, String> {
-        let path = dir.join("summary.json");
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| format!("--compare {}: {e}", path.display()))?;
-        serde_json::from_str(&text).map_err(|e| format!("--compare {}: {e}", path.display()))
+    // Rebuilt, not read back: both runs through this version's analysis. Criterion's
+    // folder is not consulted (it holds this machine's latest run, not theirs).
+    let load = |dir: &std::path::Path| {
+        report::build(dir, None).map_err(|e| format!("--compare {}: {e:#}", dir.display()))
     };
     match (load(base), load(new)) {
         (Ok(a), Ok(b)) => {

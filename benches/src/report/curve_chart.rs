@@ -25,7 +25,7 @@ pub fn charts(s: &Summary) -> String {
     for w in s
         .workloads
         .iter()
-        .filter(|w| w.runtimes.iter().any(|r| r.curve.is_some()))
+        .filter(|w| w.runtimes.iter().any(|r| r.raw.curve.is_some()))
     {
         let _ = write!(o, "<h3>{}</h3>", esc(&w.spec.name));
         o.push_str(&chart(s, w));
@@ -44,7 +44,7 @@ fn chart(s: &Summary, w: &WorkloadResult) -> String {
         .iter()
         .filter_map(|r| {
             let i = labels.iter().position(|l| l == &r.label).unwrap_or(0);
-            Some((i, r.label.as_str(), r.curve.as_ref()?))
+            Some((i, r.label.as_str(), r.raw.curve.as_ref()?))
         })
         .collect();
     let points = || curves.iter().flat_map(|(_, _, c)| c.points.iter());

@@ -19,11 +19,11 @@ pub fn objectives(s: &Summary) -> Vec<u64> {
 
 /// Runtimes of a workload that have a curve.
 fn curved(w: &WorkloadResult) -> impl Iterator<Item = &RuntimeResult> {
-    w.runtimes.iter().filter(|r| r.curve.is_some())
+    w.runtimes.iter().filter(|r| r.raw.curve.is_some())
 }
 
 fn capacity(r: &RuntimeResult, objective_us: u64) -> Option<Capacity> {
-    r.curve.as_ref()?.capacity_at(objective_us)
+    r.raw.curve.as_ref()?.capacity_at(objective_us)
 }
 
 /// The verdict table's cell: per objective, each runtime's capacity (short form).
@@ -81,7 +81,7 @@ pub fn section(s: &Summary, d: &mut Document) {
         if with_curves
             .iter()
             .flat_map(|w| curved(w))
-            .all(|r| r.curve.as_ref().is_some_and(|c| c.cores_awake))
+            .all(|r| r.raw.curve.as_ref().is_some_and(|c| c.cores_awake))
         {
             "kept awake by idle-priority spinners (on a VM an idle core's wake-up through the hypervisor would otherwise dominate the lower rates; BENCH_CURVE_AWAKE=0 measures without them)"
         } else {
@@ -99,7 +99,7 @@ pub fn section(s: &Summary, d: &mut Document) {
     for w in &with_curves {
         for r in &w.runtimes {
             let mut row: Vec<Text> = vec![w.spec.name.as_str().into(), r.label.as_str().into()];
-            match (&r.curve, &r.curve_skipped, &r.skipped) {
+            match (&r.raw.curve, &r.raw.curve_skipped, &r.raw.skipped) {
                 (Some(_), _, _) => {
                     for &o in &objectives {
                         row.push(
@@ -130,12 +130,12 @@ fn points_table(w: &WorkloadResult, d: &mut Document) {
     if runtimes.is_empty() {
         return;
     }
-    let base = runtimes[0].curve.as_ref().map_or(0.0, |c| c.base_rate);
+    let base = runtimes[0].raw.curve.as_ref().map_or(0.0, |c| c.base_rate);
     d.para(Text::bold(w.spec.name.as_str()).then(format!(
             " — base rate {} req/s ({}); latencies in µs, corrected / uncorrected",
             human_rate(base),
             runtimes[0]
-                .curve
+                .raw.curve
                 .as_ref()
                 .map_or(String::new(), |c| c.base_from.clone())
         )));
@@ -155,12 +155,12 @@ fn points_table(w: &WorkloadResult, d: &mut Document) {
     ]);
     let n = runtimes
         .iter()
-        .filter_map(|r| r.curve.as_ref().map(|c| c.points.len()))
+        .filter_map(|r| r.raw.curve.as_ref().map(|c| c.points.len()))
         .max()
         .unwrap_or(0);
     for i in 0..n {
         for r in &runtimes {
-            let Some(p) = r.curve.as_ref().and_then(|c| c.points.get(i)) else {
+            let Some(p) = r.raw.curve.as_ref().and_then(|c| c.points.get(i)) else {
                 continue;
             };
             let pair = |c: u64, u: u64| format!("{c} / {u}");
@@ -247,7 +247,7 @@ mod tests {
         };
         let mut base = test_summary(spec, &[(Runtime::Tokio, 1.0), (Runtime::Uring, 1.0)]);
         for r in &mut base.workloads[0].runtimes {
-            r.curve = Some(curve(match r.runtime {
+            r.raw.curve = Some(curve(match r.runtime() {
                 Runtime::Tokio => vec![
                     point(0.5, 400, 0.0),
                     point(0.75, 500, 0.0),

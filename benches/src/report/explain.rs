@@ -140,7 +140,7 @@ pub fn efficiency(s: &Summary, d: &mut Document) {
         let Some(a) = &w.efficiency else { continue };
         let us = |rt: Runtime, f: fn(&RoundSample) -> Option<f64>| {
             let r = w.runtime(rt)?;
-            let v: Vec<f64> = r.efficiency_samples.iter().filter_map(f).collect();
+            let v: Vec<f64> = r.raw.efficiency_samples.iter().filter_map(f).collect();
             crate::analysis::median(&v)
         };
         let both = |f: fn(&RoundSample) -> Option<f64>| {
@@ -208,12 +208,12 @@ pub fn mechanism(s: &Summary, d: &mut Document) {
     for w in &s.workloads {
         for r in &w.runtimes {
             let Some(m) = &r.mechanism else { continue };
-            if let Some(why) = &r.syscalls_unavailable {
+            if let Some(why) = &r.raw.syscalls_unavailable {
                 if !unavailable.contains(why) {
                     unavailable.push(why.clone());
                 }
             }
-            let calls = |x: Option<f64>| match (&r.syscalls_unavailable, x) {
+            let calls = |x: Option<f64>| match (&r.raw.syscalls_unavailable, x) {
                 (Some(_), _) => "not available".to_string(),
                 (None, x) => per_req(x, 2),
             };
@@ -260,7 +260,7 @@ pub fn ring_setups(s: &Summary, d: &mut Document) {
     let with_setups: Vec<_> = s
         .workloads
         .iter()
-        .filter(|w| w.runtimes.iter().filter(|r| r.runtime.is_uring()).count() > 1)
+        .filter(|w| w.runtimes.iter().filter(|r| r.runtime().is_uring()).count() > 1)
         .collect();
     if with_setups.is_empty() {
         return;
@@ -278,16 +278,16 @@ pub fn ring_setups(s: &Summary, d: &mut Document) {
     ]);
     for w in with_setups {
         let rates = |rt: Runtime| -> Option<Vec<f64>> {
-            let r = w.runtimes.iter().find(|r| r.runtime == rt)?;
-            Some(r.round_samples.iter().map(|x| x.rate).collect())
+            let r = w.runtimes.iter().find(|r| r.runtime() == rt)?;
+            Some(r.raw.round_samples.iter().map(|x| x.rate).collect())
         };
         let vs = |a: &[f64], base: Runtime| {
             rates(base)
                 .and_then(|b| Paired::from_rounds(a, &b))
                 .map_or("—".into(), |p| p.fmt_ratio())
         };
-        for r in w.runtimes.iter().filter(|r| r.runtime.is_uring()) {
-            let mine: Vec<f64> = r.round_samples.iter().map(|x| x.rate).collect();
+        for r in w.runtimes.iter().filter(|r| r.runtime().is_uring()) {
+            let mine: Vec<f64> = r.raw.round_samples.iter().map(|x| x.rate).collect();
             let m = r.mechanism.as_ref();
             let cpu = m.and_then(|m| Some(m.user_us? + m.system_us?));
             t.row([

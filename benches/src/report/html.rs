@@ -109,7 +109,7 @@ fn latency_chart(s: &Summary, labels: &[String]) -> String {
         .flat_map(|w| {
             w.runtimes
                 .iter()
-                .filter_map(|r| r.latency.map(|l| l.p999.max(1)))
+                .filter_map(|r| r.latency().map(|l| l.p999.max(1)))
         })
         .collect();
     let max = vals.iter().copied().max().unwrap_or(1000).max(10) as f64;
@@ -119,7 +119,7 @@ fn latency_chart(s: &Summary, labels: &[String]) -> String {
         .flat_map(|w| {
             w.runtimes
                 .iter()
-                .filter_map(|r| r.latency.map(|l| l.p50.max(1)))
+                .filter_map(|r| r.latency().map(|l| l.p50.max(1)))
         })
         .min()
         .unwrap_or(1) as f64;
@@ -150,7 +150,7 @@ fn latency_chart(s: &Summary, labels: &[String]) -> String {
         s,
         labels,
         (left, bar, row),
-        |r| r.latency,
+        |r| r.latency(),
         |o, j, y, lat| {
             let l = &labels[j];
             let c = COLORS[j % COLORS.len()];

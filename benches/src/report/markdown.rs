@@ -4,8 +4,8 @@
 use super::document::{Document, Table, Text};
 use super::explain;
 use super::format::{human_rate, runtime_labels};
-use super::stats::Interval;
 use super::Summary;
+use crate::analysis::Interval;
 use common::landed::CountMethod;
 
 use crate::results::Verification;
@@ -97,15 +97,14 @@ fn throughput(s: &Summary, d: &mut Document) {
         let mut row: Vec<Text> = vec![w.spec.name.as_str().into()];
         for l in &labels {
             row.push(match w.runtimes.iter().find(|r| &r.label == l) {
-                Some(r) if r.skipped.is_some() => "skipped".into(),
+                Some(r) if r.raw.skipped.is_some() => "skipped".into(),
                 Some(r) => interval(&r.thrpt),
                 None => "".into(),
             });
         }
-        let verified = w
-            .runtimes
-            .iter()
-            .all(|r| r.skipped.is_some() || r.verification.as_ref().is_some_and(|v| v.passed));
+        let verified = w.runtimes.iter().all(|r| {
+            r.raw.skipped.is_some() || r.raw.verification.as_ref().is_some_and(|v| v.passed)
+        });
         row.push(ratio(&w.ratio_uring_tokio).into());
         row.push(if verified { "ok" } else { "FAILED" }.into());
         t.rows.push(row);
@@ -164,10 +163,11 @@ fn blocks(s: &Summary, d: &mut Document) {
                 .runtimes
                 .iter()
                 .flat_map(|r| {
-                    r.round_samples
+                    r.raw
+                        .round_samples
                         .iter()
                         .filter(|t| t.block == b)
-                        .map(|t| (t.round, t.position, code(r.runtime)))
+                        .map(|t| (t.round, t.position, code(r.runtime())))
                 })
                 .collect();
             turns.sort_unstable();
@@ -227,17 +227,18 @@ fn latency(s: &Summary, d: &mut Document) {
     ]);
     for w in &s.workloads {
         for r in &w.runtimes {
-            if let Some(l) = &r.latency {
+            if let Some(l) = &r.latency() {
                 t.row([
                     w.spec.name.clone(),
                     r.label.clone(),
-                    human_rate(r.latency_pass_rate.unwrap_or(0.0)),
+                    human_rate(r.latency_pass_rate().unwrap_or(0.0)),
                     l.p50.to_string(),
                     l.p90.to_string(),
                     l.p99.to_string(),
                     l.p999.to_string(),
                     l.max.to_string(),
-                    r.cpu_us_per_request
+                    r.raw
+                        .latency_pass_cpu_us
                         .map_or("—".into(), |c| format!("{c:.1}")),
                 ]);
             }
@@ -253,7 +254,8 @@ fn landed(v: &Verification) -> String {
 fn delivery(s: &Summary, d: &mut Document) {
     d.heading("Delivery check");
     let by_watermarks = s.workloads.iter().flat_map(|w| &w.runtimes).any(|r| {
-        r.verification
+        r.raw
+            .verification
             .as_ref()
             .is_some_and(|v| v.method == CountMethod::Watermarks)
     });
@@ -275,7 +277,7 @@ fn delivery(s: &Summary, d: &mut Document) {
     for w in &s.workloads {
         for r in &w.runtimes {
             let mut row = vec![w.spec.name.clone(), r.label.clone()];
-            match (&r.verification, &r.skipped) {
+            match (&r.raw.verification, &r.raw.skipped) {
                 (_, Some(why)) => {
                     row.push(format!("skipped: {why}"));
                     row.extend(std::iter::repeat_n(String::new(), 7));
@@ -329,7 +331,7 @@ fn setup(s: &Summary, d: &mut Document) {
     let mut seen: Vec<&str> = Vec::new();
     let mut servers: Vec<Text> = Vec::new();
     for r in s.workloads.iter().flat_map(|w| &w.runtimes) {
-        if let (Some(line), false) = (&r.server_ready, seen.contains(&r.label.as_str())) {
+        if let (Some(line), false) = (&r.raw.server_ready, seen.contains(&r.label.as_str())) {
             seen.push(&r.label);
             let setup = line
                 .split_once(" (")
@@ -338,7 +340,7 @@ fn setup(s: &Summary, d: &mut Document) {
                 Text::plain(format!("{}: ", r.label))
                     .then(Text::code(setup))
                     .then(" with ")
-                    .then(Text::code(r.server_flags.join(" "))),
+                    .then(Text::code(r.raw.server_flags.join(" "))),
             );
         }
     }

@@ -3,15 +3,14 @@
 //! `summary.md`, `report.html` (self-contained, charts as inline SVG), beside `env.json` and
 //! `config.json`.
 //!
-//! - [`summary`]: the schema; [`build`] fills it from the files a run wrote.
-//! - [`stats`]: intervals and paired ratios; [`criterion`]: criterion's estimates.
+//! - [`summary`]: the schema; [`build`] fills it from the files a run wrote (`legacy`: the
+//!   one thing read from a v1 summary.json).
 //! - [`env`]: the machine a run was measured on.
 //! - `document` (one table model for both formats), `markdown` (what the summary says),
 //!   `html` (the page and its charts); `curves` and `curve_chart` (the latency curves'
 //!   tables and charts); [`compare`]: two runs side by side.
 
 pub mod compare;
-pub mod criterion;
 mod curve_chart;
 mod curves;
 mod document;
@@ -19,9 +18,9 @@ pub mod env;
 mod explain;
 pub mod format;
 mod html;
+mod legacy;
 mod markdown;
 pub mod mechanism;
-pub mod stats;
 pub mod summary;
 
 use std::path::Path;
@@ -29,136 +28,79 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::analysis;
-use crate::results::{assess_efficiency, assess_rounds, read_json, write_json, Paths, RawResult};
+use crate::analysis::{Interval, Paired};
+use crate::results::{
+    assess_efficiency, assess_rounds, criterion_interval, interval_from, read_json, write_json,
+    Paths, RawResult,
+};
 use crate::runtime::Runtime;
-pub use criterion::criterion_interval;
 pub use env::Environment;
 pub use format::human_rate;
 use mechanism::Mechanism;
-pub use stats::{Interval, Paired};
 pub use summary::{RunSetup, RuntimeResult, Summary, WorkloadResult, SCHEMA};
 
-/// Builds the summary from `paths.results` (config.json, env.json, raw/) and criterion's
-/// estimates. Missing pieces become problems, not silence.
-pub fn build(paths: &Paths) -> Result<Summary> {
-    let setup: RunSetup = read_json(&paths.results.join("config.json"))?;
-    let env: Environment = read_json(&paths.results.join("env.json"))?;
+/// Builds the summary from a run's folder (config.json, env.json, raw/) and criterion's
+/// estimates: the run's kept copies, else `criterion`'s folder (estimates written before the
+/// run started refused), else, in a folder from before copies were kept, the intervals its
+/// summary.json recorded (`legacy.rs`). Missing pieces become problems, not silence.
+pub fn build(results: &Path, criterion: Option<&Path>) -> Result<Summary> {
+    let paths = Paths::of_run(results);
+    let setup: RunSetup = read_json(&results.join("config.json"))?;
+    let env: Environment = read_json(&results.join("env.json"))?;
+    let recorded = legacy::RecordedIntervals::read(results);
     let rules = setup.rules.unwrap_or_default();
     let mut problems = Vec::new();
     let mut workloads = Vec::new();
     for spec in &setup.workloads {
         let mut runtimes = Vec::new();
         for &rt in &spec.runtimes {
-            let raw: Option<RawResult> = match read_json(&paths.raw(&spec.name, rt)) {
-                Ok(r) => Some(r),
+            let what = format!("{}/{}", spec.name, rt.label());
+            let raw: RawResult = match read_json(&paths.raw(&spec.name, rt)) {
+                Ok(r) => r,
                 Err(e) => {
-                    problems.push(format!("{}/{}: no result ({e:#})", spec.name, rt.label()));
-                    None
+                    problems.push(format!("{what}: no result ({e:#})"));
+                    continue;
                 }
             };
-            let skipped = raw.as_ref().and_then(|r| r.skipped.clone());
-            let failed_samples = raw.as_ref().map_or(0, |r| r.failed_samples);
             // Only what this run measured: not a skipped runtime's, not one whose samples
             // failed (criterion was handed a stand-in time for them), and not an estimate
             // criterion kept from an earlier run (it leaves old files in place).
-            let thrpt = match (&raw, &skipped) {
-                // The A/A twin runs in the interleaved rounds only.
-                _ if !rt.is_compared() => None,
-                (Some(_), None) if failed_samples == 0 => {
-                    // The run's own copy first; runs from before copies were kept fall
-                    // back to criterion's folder, refusing estimates older than the run.
-                    let t = criterion::interval_from(&paths.kept_estimate(&spec.name, rt)).or_else(
-                        || {
-                            criterion_interval(
-                                &paths.criterion,
-                                &spec.name,
-                                rt.label(),
-                                setup.started(),
-                            )
-                        },
-                    );
-                    if t.is_none() {
-                        problems.push(format!(
-                            "{}/{}: no criterion estimate from this run",
-                            spec.name,
-                            rt.label()
-                        ));
-                    }
-                    t
+            let thrpt = if !rt.is_compared() || raw.skipped.is_some() {
+                // The A/A twin runs in the blocks only.
+                None
+            } else if raw.failed_samples > 0 {
+                problems.push(format!(
+                    "{what}: criterion's estimate discarded: {} sample(s) failed",
+                    raw.failed_samples
+                ));
+                None
+            } else {
+                let t = interval_from(&paths.kept_estimate(&spec.name, rt))
+                    .or_else(|| {
+                        criterion_interval(criterion?, &spec.name, rt.label(), setup.started())
+                    })
+                    .or_else(|| recorded.interval(&spec.name, rt));
+                if t.is_none() {
+                    problems.push(format!("{what}: no criterion estimate from this run"));
                 }
-                (Some(_), None) => {
-                    problems.push(format!(
-                        "{}/{}: criterion's estimate discarded: {failed_samples} sample(s) failed",
-                        spec.name,
-                        rt.label()
-                    ));
-                    None
-                }
-                _ => None,
+                t
             };
-            if raw
-                .as_ref()
-                .is_some_and(|r| r.skipped.is_none() && r.verification.is_none())
-            {
-                problems.push(format!("{}/{}: not verified", spec.name, rt.label()));
-            }
-            let verification = raw.as_ref().and_then(|r| r.verification.clone());
-            if let Some(v) = &verification {
-                for p in &v.problems {
-                    problems.push(format!("{}/{}: {p}", spec.name, rt.label()));
-                }
+            match &raw.verification {
+                None if raw.skipped.is_none() => problems.push(format!("{what}: not verified")),
+                Some(v) => problems.extend(v.problems.iter().map(|p| format!("{what}: {p}"))),
+                None => {}
             }
             runtimes.push(RuntimeResult {
-                runtime: rt,
                 label: rt.label().into(),
                 thrpt,
-                latency: raw
-                    .as_ref()
-                    .and_then(|r| r.latency_pass.as_ref())
-                    .map(|p| p.latency_us),
-                latency_pass_rate: raw
-                    .as_ref()
-                    .and_then(|r| r.latency_pass.as_ref())
-                    .map(|p| p.rate),
-                cpu_us_per_request: raw.as_ref().and_then(|r| r.latency_pass_cpu_us),
-                lives: raw.as_ref().map_or(0, |r| r.lives),
-                mechanism: raw
-                    .as_ref()
-                    .and_then(|r| Mechanism::from_rounds(&r.round_samples, &r.mechanism_samples)),
-                syscalls_unavailable: raw.as_ref().and_then(|r| r.syscalls_unavailable.clone()),
-                server_ready: raw.as_ref().and_then(|r| r.server_ready.clone()),
-                server_flags: raw
-                    .as_ref()
-                    .map(|r| r.server_flags.clone())
-                    .unwrap_or_default(),
-                round_samples: raw
-                    .as_ref()
-                    .map(|r| r.round_samples.clone())
-                    .unwrap_or_default(),
-                mechanism_samples: raw
-                    .as_ref()
-                    .map(|r| r.mechanism_samples.clone())
-                    .unwrap_or_default(),
-                efficiency_samples: raw
-                    .as_ref()
-                    .map(|r| r.efficiency_samples.clone())
-                    .unwrap_or_default(),
-                curve: raw.as_ref().and_then(|r| r.curve.clone()),
-                curve_skipped: raw.as_ref().and_then(|r| r.curve_skipped.clone()),
-                tally: raw.as_ref().map(|r| r.tally).unwrap_or_default(),
-                verification,
-                skipped,
+                mechanism: Mechanism::from_rounds(&raw.round_samples, &raw.mechanism_samples),
+                raw,
             });
         }
-        let thrpt = |rt: Runtime| {
-            runtimes
-                .iter()
-                .find(|r| r.runtime == rt)
-                .and_then(|r| r.thrpt)
-        };
+        let of = |rt: Runtime| runtimes.iter().find(|r| r.runtime() == rt);
+        let thrpt = |rt: Runtime| of(rt)?.thrpt;
         let ratio = |base: Runtime| Some(thrpt(Runtime::Uring)?.ratio(&thrpt(base)?));
-        let of = |rt: Runtime| runtimes.iter().find(|r| r.runtime == rt);
-        let samples = |rt: Runtime| of(rt).map_or(&[][..], |r| &r.round_samples[..]);
+        let samples = |rt: Runtime| of(rt).map_or(&[][..], |r| &r.raw.round_samples[..]);
         // Server CPU per request, round by round (only rounds where both were read).
         let (cpu_uring, cpu_tokio): (Vec<f64>, Vec<f64>) = samples(Runtime::Uring)
             .iter()
@@ -196,7 +138,7 @@ pub fn build(paths: &Paths) -> Result<Summary> {
 /// their interval.
 fn assess_workload(w: &mut WorkloadResult, rules: &analysis::Rules) {
     let assessment = assess_rounds(
-        |rt| w.runtime(rt).map_or(&[][..], |r| &r.round_samples[..]),
+        |rt| w.runtime(rt).map_or(&[][..], |r| &r.raw.round_samples[..]),
         rules,
     );
     // Criterion measured the last block's two processes, one runtime after the other; where
@@ -214,13 +156,16 @@ fn assess_workload(w: &mut WorkloadResult, rules: &analysis::Rules) {
     };
     w.assessment = assessment;
     w.efficiency = assess_efficiency(
-        |rt| w.runtime(rt).map_or(&[][..], |r| &r.efficiency_samples[..]),
+        |rt| {
+            w.runtime(rt)
+                .map_or(&[][..], |r| &r.raw.efficiency_samples[..])
+        },
         rules,
     );
     let offered: Vec<f64> = w
         .runtimes
         .iter()
-        .flat_map(|r| r.efficiency_samples.iter().filter_map(|s| s.offered))
+        .flat_map(|r| r.raw.efficiency_samples.iter().filter_map(|s| s.offered))
         .collect();
     w.efficiency_rate = analysis::median(&offered);
 }
@@ -265,7 +210,12 @@ fn relative_link(dir: &Path, target: &Path) -> String {
 
 /// Now as `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn utc_now() -> String {
-    let secs = std::time::SystemTime::now()
+    utc(std::time::SystemTime::now())
+}
+
+/// `t` as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn utc(t: std::time::SystemTime) -> String {
+    let secs = t
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs()) as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));

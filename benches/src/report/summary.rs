@@ -5,14 +5,18 @@ use std::collections::BTreeMap;
 
 use super::env::Environment;
 use super::mechanism::Mechanism;
-use super::stats::{Interval, Paired};
 use crate::analysis::Assessment;
-use crate::results::{Curve, RoundSample, Tally, Verification};
+use crate::analysis::{Interval, Paired};
+use crate::results::RawResult;
 use crate::runtime::Runtime;
 use crate::workload::Spec;
 use loadgen::Latency;
 
-pub const SCHEMA: &str = "runtime-bench/summary/v1";
+/// v2: a runtime's entry is its raw result flattened plus what the report derives (v1
+/// copied fields one by one). The report is rebuilt from a run's folder, never read back
+/// from this file, except for one thing: its criterion intervals, in runs from before a run
+/// kept its own copy of criterion's estimates (`legacy.rs`).
+pub const SCHEMA: &str = "runtime-bench/summary/v2";
 
 impl RunSetup {
     /// When the run started, if recorded.
@@ -53,62 +57,46 @@ pub struct RunSetup {
     pub workloads: Vec<Spec>,
 }
 
+/// One runtime of one workload: what the run wrote for it ([`RawResult`], flattened, so the
+/// JSON keeps one set of field names) and what the report derives from it and from
+/// criterion's files.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RuntimeResult {
-    pub runtime: Runtime,
+    /// The runtime's display name (for readers of the JSON; [`Runtime::label`]).
     pub label: String,
     /// Criterion's throughput interval (from its slope, or mean, estimate).
     pub thrpt: Option<Interval>,
-    pub latency: Option<Latency>,
-    /// The latency pass's achieved rate.
-    pub latency_pass_rate: Option<f64>,
-    /// The server's CPU µs per request in the latency pass (all its threads).
-    #[serde(default)]
-    pub cpu_us_per_request: Option<f64>,
-    /// Server processes started for this runtime (one per block).
-    #[serde(default)]
-    pub lives: usize,
     /// What the server did per request and who was the limit, over the rounds.
     #[serde(default)]
     pub mechanism: Option<Mechanism>,
-    /// Why syscalls were not counted for this server.
-    #[serde(default)]
-    pub syscalls_unavailable: Option<String>,
-    /// The server's readiness line (its setup in its own words) and its flags.
-    #[serde(default)]
-    pub server_ready: Option<String>,
-    #[serde(default)]
-    pub server_flags: Vec<String>,
-    /// Every verdict turn in full (block, round, position, ...).
-    #[serde(default)]
-    pub round_samples: Vec<RoundSample>,
-    /// The mechanism round(s), syscalls counted.
-    #[serde(default)]
-    pub mechanism_samples: Vec<RoundSample>,
-    /// The paced turns behind the efficiency verdict.
-    #[serde(default)]
-    pub efficiency_samples: Vec<RoundSample>,
-    /// The latency curve (open-loop points), and why there is none where the workload has
-    /// one.
-    #[serde(default)]
-    pub curve: Option<Curve>,
-    #[serde(default)]
-    pub curve_skipped: Option<String>,
-    pub tally: Tally,
-    pub verification: Option<Verification>,
-    pub skipped: Option<String>,
+    #[serde(flatten)]
+    pub raw: RawResult,
 }
 
 impl RuntimeResult {
+    pub fn runtime(&self) -> Runtime {
+        self.raw.runtime
+    }
+
     /// Measured, and its delivery check passed.
     pub fn verified(&self) -> bool {
-        self.skipped.is_none() && self.verification.as_ref().is_some_and(|v| v.passed)
+        self.raw.skipped.is_none() && self.raw.verification.as_ref().is_some_and(|v| v.passed)
+    }
+
+    /// The latency pass's percentiles.
+    pub fn latency(&self) -> Option<Latency> {
+        self.raw.latency_pass.as_ref().map(|p| p.latency_us)
+    }
+
+    /// The latency pass's achieved rate.
+    pub fn latency_pass_rate(&self) -> Option<f64> {
+        self.raw.latency_pass.as_ref().map(|p| p.rate)
     }
 }
 
 impl WorkloadResult {
     pub fn runtime(&self, runtime: Runtime) -> Option<&RuntimeResult> {
-        self.runtimes.iter().find(|r| r.runtime == runtime)
+        self.runtimes.iter().find(|r| r.runtime() == runtime)
     }
 }
 
@@ -164,7 +152,7 @@ impl Summary {
                 w.runtimes.iter().any(RuntimeResult::verified)
                     && w.runtimes
                         .iter()
-                        .all(|r| r.verified() || r.skipped.is_some())
+                        .all(|r| r.verified() || r.raw.skipped.is_some())
             })
     }
 
@@ -178,20 +166,24 @@ impl Summary {
                         "{}/{}: {}",
                         w.spec.name,
                         r.label,
-                        r.skipped.as_ref()?
+                        r.raw.skipped.as_ref()?
                     ))
                 })
             })
             .collect()
     }
 
-    /// One line saying what was run where: time, profile, Kafka, CPU, cores, kernel,
+    /// One line saying what was run where: when it was measured (runs from before that was
+    /// recorded: when this report was generated), profile, Kafka, CPU, cores, kernel,
     /// librdkafka, layout. Plain text (escape it for HTML).
     pub fn run_line(&self) -> String {
         let e = &self.env;
+        let when = match self.setup.started() {
+            Some(t) => format!("Measured {}", super::utc(t)),
+            None => format!("Generated {}", self.generated_at),
+        };
         format!(
-            "Generated {} · profile {}{} · Kafka: {} · {} · {} cores · kernel {} · librdkafka {} · layout {}",
-            self.generated_at,
+            "{when} · profile {}{} · Kafka: {} · {} · {} cores · kernel {} · librdkafka {} · layout {}",
             self.setup.profile,
             if self.setup.aa { " (A/A RUN: server-tokio in tokio-uring's slot)" } else { "" },
             self.setup.kafka,
@@ -219,29 +211,20 @@ pub(crate) fn test_summary(spec: Spec, thrpt: &[(Runtime, f64)]) -> Summary {
     let runtimes = thrpt
         .iter()
         .map(|&(runtime, est)| RuntimeResult {
-            runtime,
             label: runtime.label().into(),
             thrpt: Some(Interval {
                 lower: est * 0.95,
                 estimate: est,
                 upper: est * 1.05,
             }),
-            latency: None,
-            latency_pass_rate: None,
-            cpu_us_per_request: None,
-            lives: 0,
             mechanism: None,
-            syscalls_unavailable: None,
-            server_ready: None,
-            server_flags: Vec::new(),
-            round_samples: Vec::new(),
-            mechanism_samples: Vec::new(),
-            efficiency_samples: Vec::new(),
-            curve: None,
-            curve_skipped: None,
-            tally: Tally::default(),
-            verification: None,
-            skipped: None,
+            raw: RawResult::new(
+                &spec,
+                runtime,
+                crate::workload::Profile::Quick,
+                (1, 1),
+                "test".into(),
+            ),
         })
         .collect();
     Summary {

@@ -86,7 +86,7 @@ fn the_report_shows_only_what_this_run_measured() {
     // tokio-uring skipped: criterion's old estimate for it is not used, no ratio, and
     // the verdict says the measured runs verified and names what was skipped.
     let paths = results_dir("skipped", true, 0);
-    let s = build(&paths).expect("build");
+    let s = build(&paths.results, Some(&paths.criterion)).expect("build");
     let w = &s.workloads[0];
     assert!(
         w.runtimes[0].thrpt.is_some(),
@@ -108,7 +108,7 @@ fn the_report_shows_only_what_this_run_measured() {
 
     // tokio-uring "measured" but criterion's only estimate is an earlier run's: refused.
     let paths = results_dir("stale", false, 0);
-    let s = build(&paths).expect("build");
+    let s = build(&paths.results, Some(&paths.criterion)).expect("build");
     assert!(s.workloads[0].runtimes[1].thrpt.is_none());
     assert!(s.workloads[0].ratio_uring_tokio.is_none());
     assert!(!s.passed());
@@ -123,7 +123,7 @@ fn the_report_shows_only_what_this_run_measured() {
 
     // Failed criterion samples: the estimate (built on stand-in times) is discarded.
     let paths = results_dir("failed", true, 3);
-    let s = build(&paths).expect("build");
+    let s = build(&paths.results, Some(&paths.criterion)).expect("build");
     assert!(s.workloads[0].runtimes[0].thrpt.is_none());
     assert!(!s.passed());
     assert!(
@@ -155,7 +155,7 @@ fn a_rebuilt_report_reads_the_run_s_own_criterion_estimates() {
     std::fs::write(&newer, estimate(5000.0)).expect("newer");
     let w = catalogue(Profile::Quick).remove(0).name;
     std::fs::write(paths.kept_estimate(&w, Runtime::Uring), estimate(20000.0)).expect("kept");
-    let s = build(&paths).expect("build");
+    let s = build(&paths.results, Some(&paths.criterion)).expect("build");
     let uring = s.workloads[0].runtimes[1].thrpt.expect("estimate");
     assert!((uring.estimate - 50_000.0).abs() < 1e-6, "{uring:?}");
     // Copies are of this run's estimates only.
@@ -171,35 +171,73 @@ fn a_rebuilt_report_reads_the_run_s_own_criterion_estimates() {
 
 #[test]
 fn committed_reference_runs_still_load() {
-    // Runs from before blocks (rounds inside one pair of processes): their summaries
-    // still read (report --compare), and a report rebuilt from their raw results says
-    // why it cannot decide instead of deciding on pseudo-replicates.
+    // Every committed run rebuilds from its folder (report --compare does this): the
+    // criterion intervals are the ones its summary recorded, the verdicts are decided again
+    // from its raw turns and come out as they were; runs from before blocks (rounds inside
+    // one pair of processes) say why they cannot decide instead of deciding on
+    // pseudo-replicates.
     let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/reference");
-    for dir in ["dev-2core-verdicts", "dev-2core-curves"] {
-        let results = reference.join(dir);
-        let old: Summary = read_json(&results.join("summary.json")).expect(dir);
-        assert!(
-            old.workloads.iter().all(|w| w.assessment.is_some()),
-            "{dir}"
-        );
-        let paths = Paths {
-            root: reference.clone(),
-            criterion: std::env::temp_dir().join("rb-no-criterion-here"),
-            results,
-        };
-        let rebuilt = build(&paths).expect(dir);
-        assert_eq!(rebuilt.workloads.len(), old.workloads.len());
-        for w in &rebuilt.workloads {
-            let a = w.assessment.as_ref().expect("assessed");
-            assert_eq!(a.blocks, 1, "{dir}/{}", w.spec.name);
-            assert!(
-                matches!(&a.verdict, analysis::Verdict::Undecided { reason, .. } if reason.contains("1 blocks")),
-                "{dir}/{}: {:?}",
-                w.spec.name,
-                a.verdict
-            );
+    let mut folders: Vec<_> = std::fs::read_dir(&reference)
+        .expect("reference runs")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("config.json").exists())
+        .collect();
+    folders.sort();
+    assert!(folders.len() >= 10, "{folders:?}");
+    let mut verdicts_compared = 0;
+    for dir in &folders {
+        let name = dir.display().to_string();
+        let old: serde_json::Value = read_json(&dir.join("summary.json")).expect(&name);
+        let rebuilt = build(dir, None).expect(&name);
+        let old_workloads = old["workloads"].as_array().expect("workloads");
+        assert_eq!(rebuilt.workloads.len(), old_workloads.len(), "{name}");
+        for (w, ow) in rebuilt.workloads.iter().zip(old_workloads) {
+            let here = format!("{name}/{}", w.spec.name);
+            for r in &w.runtimes {
+                let old_r = (ow["runtimes"].as_array().expect("runtimes").iter())
+                    .find(|o| o["runtime"] == serde_json::to_value(r.runtime()).expect("json"))
+                    .expect(&here);
+                let old_thrpt: Option<Interval> =
+                    serde_json::from_value(old_r["thrpt"].clone()).expect(&here);
+                // Equal up to the last digit JSON keeps.
+                let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs();
+                let same = match (r.thrpt, old_thrpt) {
+                    (Some(a), Some(b)) => {
+                        close(a.lower, b.lower)
+                            && close(a.estimate, b.estimate)
+                            && close(a.upper, b.upper)
+                    }
+                    (a, b) => a == b,
+                };
+                assert!(same, "{here}/{}: {:?} vs {old_thrpt:?}", r.label, r.thrpt);
+            }
+            let before_blocks = w
+                .runtimes
+                .iter()
+                .all(|r| (r.raw.round_samples.iter()).all(|s| s.block == 0));
+            match (&w.assessment, ow["assessment"]["verdict"].as_object()) {
+                (Some(a), _) if before_blocks => assert!(
+                    matches!(&a.verdict, analysis::Verdict::Undecided { reason, .. } if reason.contains("1 blocks")),
+                    "{here}: {:?}",
+                    a.verdict
+                ),
+                // Decided again by this version's analysis: as recorded where the recording
+                // analysis already knew who limited each turn (older runs may now withhold
+                // a throughput verdict they once gave).
+                (Some(a), Some(_)) if ow["assessment"].get("limits").is_some() => {
+                    let again = serde_json::to_value(&a.verdict).expect("json");
+                    assert_eq!(again, ow["assessment"]["verdict"], "{here}");
+                    verdicts_compared += 1;
+                }
+                (Some(_), Some(_)) => {}
+                // From before verdicts were recorded: none then, none now.
+                (None, None) => {}
+                (a, o) => panic!("{here}: rebuilt {a:?}, recorded {o:?}"),
+            }
         }
     }
+    assert!(verdicts_compared >= 18, "{verdicts_compared}");
 }
 
 #[test]

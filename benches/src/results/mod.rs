@@ -8,7 +8,10 @@
 //! - [`verify`]: the one delivery check (pure: evidence in, verdict out).
 //! - [`RoundSample`]: one turn, and the verdicts from a workload's turns (`sample.rs`).
 //! - [`Curve`]: a runtime's latency curve (`curve.rs`).
+//! - criterion's files: where its estimates are, the run's kept copies, read as req/s
+//!   (`criterion.rs`).
 
+mod criterion;
 mod curve;
 mod sample;
 mod verify;
@@ -20,6 +23,7 @@ use anyhow::{Context, Result};
 
 use crate::runtime::Runtime;
 use crate::workload::{Profile, Spec};
+pub use criterion::{criterion_estimate, criterion_interval, interval_from};
 pub use curve::{Curve, CurvePoint};
 pub use sample::{assess_efficiency, assess_rounds, limits, rates_by_block, RoundSample};
 pub use verify::{verify, Evidence, Exit, Landed, Verification};
@@ -46,6 +50,14 @@ impl Paths {
             root,
             criterion,
             results,
+        }
+    }
+
+    /// A run's folder `results` (e.g. a reference run's), the rest as [`Paths::discover`].
+    pub fn of_run(results: &Path) -> Self {
+        Self {
+            results: results.to_path_buf(),
+            ..Self::discover()
         }
     }
 
@@ -86,28 +98,6 @@ impl Paths {
     pub fn raw_dir(&self, workload: &str) -> PathBuf {
         self.results.join("raw").join(workload)
     }
-}
-
-/// Criterion's estimates file for one benchmark
-/// (`<criterion>/<group>/<bench>/new/estimates.json`), if it exists and was written at or
-/// after `not_before` (criterion leaves the files of benchmarks that did not run).
-pub fn criterion_estimate(
-    criterion: &Path,
-    group: &str,
-    bench: &str,
-    not_before: Option<SystemTime>,
-) -> Option<PathBuf> {
-    let path = criterion
-        .join(group)
-        .join(bench)
-        .join("new")
-        .join("estimates.json");
-    if let Some(t) = not_before {
-        if std::fs::metadata(&path).ok()?.modified().ok()? < t {
-            return None;
-        }
-    }
-    Some(path)
 }
 
 /// Everything sent to one server, over criterion's runs, the rounds and the latency pass.

@@ -1,7 +1,4 @@
-//! Criterion's intervals as req/s and their conservative ratio. The interleaved rounds'
-//! paired ratio is [`crate::analysis::Paired`] (the suite's stopping rule uses it too).
-
-pub use crate::analysis::Paired;
+//! An interval in req/s (criterion's estimates) and the conservative ratio of two.
 
 /// A 95% interval in requests per second.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]

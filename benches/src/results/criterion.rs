@@ -1,10 +1,33 @@
-//! Reading criterion's saved estimates (`target/criterion/<group>/<bench>/new/estimates.json`,
-//! or a run's own copy of them: [`crate::results::Paths::keep_estimate`]).
+//! Criterion's files, in one place: where its saved estimates are
+//! (`target/criterion/<group>/<bench>/new/estimates.json`), read as req/s, from criterion's
+//! folder or from a run's own copy of them ([`super::Paths::keep_estimate`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use super::stats::Interval;
+use crate::analysis::Interval;
+
+/// Criterion's estimates file for one benchmark
+/// (`<criterion>/<group>/<bench>/new/estimates.json`), if it exists and was written at or
+/// after `not_before` (criterion leaves the files of benchmarks that did not run).
+pub fn criterion_estimate(
+    criterion: &Path,
+    group: &str,
+    bench: &str,
+    not_before: Option<SystemTime>,
+) -> Option<PathBuf> {
+    let path = criterion
+        .join(group)
+        .join(bench)
+        .join("new")
+        .join("estimates.json");
+    if let Some(t) = not_before {
+        if std::fs::metadata(&path).ok()?.modified().ok()? < t {
+            return None;
+        }
+    }
+    Some(path)
+}
 
 /// Reads criterion's estimate for one benchmark as req/s (1 element per iteration).
 ///
@@ -16,7 +39,7 @@ pub fn criterion_interval(
     bench: &str,
     not_before: Option<SystemTime>,
 ) -> Option<Interval> {
-    let path = crate::results::criterion_estimate(criterion, group, bench, not_before)?;
+    let path = criterion_estimate(criterion, group, bench, not_before)?;
     interval_from(&path)
 }
 
