@@ -24,15 +24,15 @@ pub enum Layout {
 }
 
 impl Layout {
-    /// `BENCH_LAYOUT=shared|split` (default split, shared on one core), over the CPUs
-    /// this process may run on.
-    pub fn from_env() -> Result<Self> {
+    /// `BENCH_LAYOUT`'s `choice`, `shared` or `split` (`None`: split, shared on one core),
+    /// over the CPUs this process may run on.
+    pub fn choose(choice: Option<&str>) -> Result<Self> {
         let cores = allowed_cpus();
-        match std::env::var("BENCH_LAYOUT").as_deref() {
-            Err(_) | Ok("") if cores.len() >= 2 => Self::split(cores),
-            Err(_) | Ok("") | Ok("shared") => Ok(Self::Shared { cores }),
-            Ok("split") => Self::split(cores),
-            Ok(other) => bail!("BENCH_LAYOUT={other}: expected shared or split"),
+        match choice {
+            None if cores.len() >= 2 => Self::split(cores),
+            None | Some("shared") => Ok(Self::Shared { cores }),
+            Some("split") => Self::split(cores),
+            Some(other) => bail!("BENCH_LAYOUT={other}: expected shared or split"),
         }
     }
 

@@ -160,6 +160,18 @@ pub fn facts(host: &Host, needs: &Needs) -> Facts {
     }
 }
 
+/// [`run`], with every finding printed to stderr; an error if one says the run cannot work.
+pub fn check(needs: &Needs) -> anyhow::Result<Preflight> {
+    let pre = run(needs);
+    for f in &pre.findings {
+        eprintln!("preflight: {f}");
+    }
+    if pre.failed() {
+        anyhow::bail!("preflight failed (see above)");
+    }
+    Ok(pre)
+}
+
 /// Raises the fd soft limit towards [`nofile_target`] (children inherit it: the servers
 /// this process starts), then reads the machine and decides.
 pub fn run(needs: &Needs) -> Preflight {

@@ -96,7 +96,7 @@ fn tally(effect: f64, rules: &Rules, seed: u64) -> Counts {
 
 #[test]
 fn no_true_difference_is_called_faster_in_at_most_5_percent_of_runs() {
-    let rules = Profile::Default.rules().expect("rules");
+    let rules = Profile::Default.rules();
     let c = tally(1.0, &rules, 1);
     let false_positive = (c.uring + c.tokio) as f64 / RUNS as f64;
     println!(
@@ -115,7 +115,7 @@ fn no_true_difference_is_called_faster_in_at_most_5_percent_of_runs() {
 
 #[test]
 fn a_true_10_percent_difference_is_found_in_at_least_80_percent_of_runs() {
-    let rules = Profile::Default.rules().expect("rules");
+    let rules = Profile::Default.rules();
     for (effect, label) in [(1.10, "tokio-uring"), (1.0 / 1.10, "tokio")] {
         let c = tally(effect, &rules, 2);
         let (right, wrong) = if effect > 1.0 {

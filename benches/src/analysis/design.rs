@@ -30,15 +30,15 @@ pub fn block_order(n: usize, block: usize, seed: u64) -> Vec<Vec<usize>> {
         .collect()
 }
 
-/// A seed for a run's orders: from the clock unless `BENCH_SEED` fixes it (recorded in
-/// `config.json`, so a run's order can be replayed).
-pub fn seed_from_env() -> Result<u64, String> {
-    match std::env::var("BENCH_SEED") {
-        Ok(v) if !v.trim().is_empty() => v
+/// A seed for a run's orders: from the clock unless `BENCH_SEED`'s `value` fixes it
+/// (recorded in `config.json`, so a run's order can be replayed).
+pub fn seed_from(value: Option<&str>) -> Result<u64, String> {
+    match value {
+        Some(v) => v
             .trim()
             .parse()
             .map_err(|_| format!("BENCH_SEED={v}: expected a whole number")),
-        _ => Ok(std::time::SystemTime::now()
+        None => Ok(std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64)),
     }

@@ -8,7 +8,7 @@
 //! Writes `<out>/<runtime>-<mode>.json` (summary and the load generator's report) and
 //! `<out>/<runtime>-<mode>.csv` (second, answered, errors, rss_kib). Exit 1 if any
 //! criterion failed: a stall, an error, a lost record, or RSS growth of 10% or more after
-//! warm-up.
+//! warm-up. `KAFKA_BROKERS` selects a real cluster, as for `cargo bench` (default: embedded).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,14 +16,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use bench::results::{verify, Evidence, Exit, Landed, Tally};
 use bench::runtime::Runtime;
 use bench::server::{ServerConfig, ServerProcess};
+use bench::settings::Settings;
+use bench::suite::Broker;
 use clap::{Parser, ValueEnum};
 use common::config::{parse_duration, ServerArgs};
-use common::embedded::EmbeddedKafka;
-use common::landed::{CountMethod, TopicReader};
+use common::landed::TopicReader;
 use loadgen::{self, LoadError, Mode, RunConfig, Workload};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -123,16 +124,21 @@ fn run(a: Args) -> Result<bool> {
         io_uring: runtime == Runtime::Uring,
         port: None,
     };
-    for f in bench::preflight::run(&needs).findings {
-        eprintln!("preflight: {f}");
-    }
-    let topic = "soak";
-    let broker = EmbeddedKafka::start(topic, 6).context("embedded broker")?;
+    bench::preflight::check(&needs)?;
+    // The same broker as `cargo bench`: embedded, or the cluster KAFKA_BROKERS names.
+    let settings = Settings::from_env()?;
+    let broker = Broker::start(settings.brokers.as_deref())?;
+    let topic = format!(
+        "soak-{}-{mode_label}-{}",
+        runtime.label(),
+        std::process::id()
+    );
+    broker.topic(&topic)?;
     let mut cfg = ServerConfig::new(runtime);
-    cfg.brokers = Some(broker.bootstrap().to_string());
-    cfg.topic = topic.into();
+    cfg.brokers = Some(broker.addr.clone());
+    cfg.topic = topic.clone();
     let server = ServerProcess::start(&cfg)?;
-    let reader = TopicReader::new(broker.bootstrap(), topic, CountMethod::Watermarks)?;
+    let reader = TopicReader::new(&broker.addr, &topic, broker.method())?;
     let before = reader.count()?;
     eprintln!(
         "soak: {} {mode_label}, {} connections, {:?} warm-up + {:?}, server pid {}",
@@ -218,7 +224,7 @@ fn run(a: Args) -> Result<bool> {
     let verification = verify(Evidence {
         tally,
         landed,
-        method: CountMethod::Watermarks,
+        method: broker.method(),
         exit,
         failure: stall.then(|| report.stall_summary()),
     });

@@ -261,7 +261,7 @@ mod tests {
             }));
         }
         base.setup = RunSetup {
-            curves: Some(Profile::Default.curve_plan().expect("plan")),
+            curves: Some(Profile::Default.curve_plan()),
             ..base.setup
         };
         assert_eq!(base.schema, SCHEMA);

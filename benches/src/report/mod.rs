@@ -8,9 +8,11 @@
 //! - [`env`]: the machine a run was measured on.
 //! - `document` (one table model for both formats), `markdown` (what the summary says),
 //!   `html` (the page and its charts); `curves` and `curve_chart` (the latency curves'
-//!   tables and charts); [`compare`]: two runs side by side.
+//!   tables and charts); [`compare`]: two runs side by side; [`console`]: the lines
+//!   `cargo bench` prints at the end.
 
 pub mod compare;
+pub mod console;
 mod curve_chart;
 mod curves;
 mod document;

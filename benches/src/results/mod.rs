@@ -37,15 +37,22 @@ pub struct Paths {
 }
 
 impl Paths {
+    /// From this process's environment (`CARGO_TARGET_DIR`, `CRITERION_HOME`,
+    /// `BENCH_RESULTS`).
     pub fn discover() -> Self {
+        Self::from_vars(&|name: &str| std::env::var(name).ok())
+    }
+
+    /// From the variables `var` gives (empty ones count as unset).
+    pub fn from_vars(var: &dyn Fn(&str) -> Option<String>) -> Self {
+        let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let root = root.canonicalize().unwrap_or(root);
-        let target =
-            std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-        let criterion = std::env::var_os("CRITERION_HOME")
-            .map_or_else(|| target.join("criterion"), PathBuf::from);
-        let results = std::env::var_os("BENCH_RESULTS")
-            .map_or_else(|| root.join("results").join("latest"), PathBuf::from);
+        let target = var("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+        let criterion =
+            var("CRITERION_HOME").map_or_else(|| target.join("criterion"), PathBuf::from);
+        let results =
+            var("BENCH_RESULTS").map_or_else(|| root.join("results").join("latest"), PathBuf::from);
         Self {
             root,
             criterion,

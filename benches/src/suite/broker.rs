@@ -28,13 +28,14 @@ impl std::fmt::Debug for Broker {
 const PARTITIONS: i32 = 6;
 
 impl Broker {
-    pub fn from_env() -> Result<Self> {
-        match std::env::var("KAFKA_BROKERS") {
-            Ok(addr) if !addr.trim().is_empty() => Ok(Self {
+    /// The cluster at `brokers` (`KAFKA_BROKERS`), or an embedded one.
+    pub fn start(brokers: Option<&str>) -> Result<Self> {
+        match brokers {
+            Some(addr) => Ok(Self {
                 embedded: None,
-                addr,
+                addr: addr.to_string(),
             }),
-            _ => {
+            None => {
                 // The harness asks librdkafka for a mock cluster; the "setup" topic only
                 // exists so the cluster has one before the first workload makes its own.
                 let e = EmbeddedKafka::start("runtime-bench-setup", 1)

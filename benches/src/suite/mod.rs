@@ -18,33 +18,15 @@ mod subject;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 
-use crate::analysis::Rules;
 use crate::layout::Layout;
 use crate::results::{assess_efficiency, assess_rounds, write_json, Paths, RawResult};
 use crate::server::IoUringUnavailable;
-use crate::workload::{CurvePlan, Profile, Spec, Timing};
+use crate::settings::Settings;
+use crate::workload::{Spec, Timing};
 use blocks::Purpose;
 pub use broker::Broker;
 use ledger::Ledger;
 use subject::Subject;
-
-/// What every workload of a run shares.
-#[derive(Debug, Clone)]
-pub struct RunOptions {
-    pub profile: Profile,
-    /// How verdicts are decided and how many blocks they take.
-    pub rules: Rules,
-    /// Count the servers' syscalls in a mechanism round (`BENCH_SYSCALLS`, default on).
-    pub count_syscalls: bool,
-    /// Ring flags for every server-uring (`BENCH_URING_FLAGS`).
-    pub uring_flags: Vec<String>,
-    /// The latency curves' rates, durations and objectives.
-    pub curves: CurvePlan,
-    /// An A/A run (`BENCH_AA=1`): server-tokio in every tokio-uring slot.
-    pub aa: bool,
-    /// Seeds the blocks' turn orders (`BENCH_SEED`; recorded in config.json).
-    pub seed: u64,
-}
 
 /// One runtime of a workload: its results so far and its delivery account (`None` once
 /// it was skipped or failed to start).
@@ -63,7 +45,7 @@ struct Slot {
 pub fn run_workload(
     c: &mut Criterion,
     spec: &Spec,
-    opts: &RunOptions,
+    opts: &Settings,
     layout: &Layout,
     broker: &Broker,
     paths: &Paths,
@@ -195,7 +177,7 @@ pub fn run_workload(
 fn start_block(
     spec: &Spec,
     slots: &mut [Slot],
-    opts: &RunOptions,
+    opts: &Settings,
     layout: &Layout,
     loadgen_threads: usize,
     broker: &Broker,
@@ -243,7 +225,7 @@ fn start_block(
 fn last_block(
     c: &mut Criterion,
     spec: &Spec,
-    opts: &RunOptions,
+    opts: &Settings,
     layout: &Layout,
     paths: &Paths,
     live: &mut [(&mut RawResult, &mut Subject)],

@@ -5,12 +5,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::{Broker, RunOptions};
+use super::Broker;
 use crate::cores::{self, CoreSplit};
 use crate::layout::Layout;
 use crate::results::{Exit, RoundSample, Tally};
 use crate::runtime::Runtime;
 use crate::server::{ServerConfig, ServerProcess};
+use crate::settings::Settings;
 use crate::syscalls;
 use crate::usage::{self, HostCpu};
 use crate::workload::Spec;
@@ -62,7 +63,7 @@ impl Subject {
         broker: &Broker,
         layout: &Layout,
         loadgen_threads: usize,
-        opts: &RunOptions,
+        opts: &Settings,
     ) -> Result<Self> {
         let pass = opts.profile.timing().latency_pass;
         let launch = if opts.aa && runtime.is_uring() {

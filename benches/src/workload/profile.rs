@@ -63,12 +63,13 @@ pub struct CurvePlan {
 }
 
 impl Profile {
-    pub fn from_env() -> Result<Self> {
-        match std::env::var("BENCH_PROFILE").as_deref() {
-            Err(_) | Ok("") | Ok("default") => Ok(Self::Default),
-            Ok("quick") => Ok(Self::Quick),
-            Ok("full") => Ok(Self::Full),
-            Ok(other) => bail!("BENCH_PROFILE={other}: expected quick, default or full"),
+    /// `BENCH_PROFILE`'s value (`None`: the default profile).
+    pub fn parse(value: Option<&str>) -> Result<Self> {
+        match value {
+            None | Some("default") => Ok(Self::Default),
+            Some("quick") => Ok(Self::Quick),
+            Some("full") => Ok(Self::Full),
+            Some(other) => bail!("BENCH_PROFILE={other}: expected quick, default or full"),
         }
     }
 
@@ -114,8 +115,17 @@ impl Profile {
 }
 
 impl Profile {
-    /// The latency curves' plan, with the environment's overrides.
-    pub fn curve_plan(self) -> Result<CurvePlan> {
+    /// The latency curves' plan, without overrides.
+    pub fn curve_plan(self) -> CurvePlan {
+        match self.curve_plan_from(&|_: &str| None) {
+            Ok(p) => p,
+            Err(_) => unreachable!("no variable, no error"),
+        }
+    }
+
+    /// The latency curves' plan with the overrides `var` gives (`BENCH_LATENCY_OBJECTIVES`,
+    /// `BENCH_CURVE_AWAKE`; see `crate::settings`).
+    pub fn curve_plan_from(self, var: &dyn Fn(&str) -> Option<String>) -> Result<CurvePlan> {
         let (fractions, warmup, duration) = match self {
             Self::Quick => (
                 vec![0.5, 1.0],
@@ -128,7 +138,6 @@ impl Profile {
                 Duration::from_secs(2),
             ),
         };
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let objectives_us = match var("BENCH_LATENCY_OBJECTIVES") {
             None => vec![1_000, 10_000],
             Some(v) => parse_objectives(&v)?,
@@ -147,16 +156,18 @@ impl Profile {
         })
     }
 
-    /// How the verdict is decided and how many blocks it takes, with the environment's
-    /// overrides: `BENCH_BLOCKS` (blocks per workload, at least 2), `BENCH_EFFICIENCY_LOAD`
-    /// (the efficiency rounds' rate, % of the lower runtime's capacity), `BENCH_EQUIV_BAND`
-    /// (percent). The variables of the earlier adaptive design are refused by name.
-    pub fn rules(self) -> Result<Rules> {
-        self.rules_from(|name| std::env::var(name).ok())
+    /// How the verdict is decided and how many blocks it takes, without overrides.
+    pub fn rules(self) -> Rules {
+        match self.rules_from(&|_: &str| None) {
+            Ok(r) => r,
+            Err(_) => unreachable!("no variable, no error"),
+        }
     }
 
-    /// [`Profile::rules`] with the variables read through `var` (tests pass a map).
-    fn rules_from(self, var: impl Fn(&str) -> Option<String>) -> Result<Rules> {
+    /// [`Profile::rules`] with the overrides `var` gives: `BENCH_BLOCKS` (blocks per
+    /// workload, at least 2), `BENCH_EFFICIENCY_LOAD` (the efficiency rounds' rate, % of the
+    /// lower runtime's capacity), `BENCH_EQUIV_BAND` (percent); see `crate::settings`.
+    pub fn rules_from(self, var: &dyn Fn(&str) -> Option<String>) -> Result<Rules> {
         let mut r = match self {
             Self::Quick => Rules {
                 blocks: 2,
@@ -165,11 +176,6 @@ impl Profile {
             Self::Default | Self::Full => Rules::default(),
         };
         let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
-        for gone in ["BENCH_ROUNDS_MAX", "BENCH_ROUND_BUDGET"] {
-            if var(gone).is_some() {
-                bail!("{gone} is no longer read: a workload runs a fixed number of blocks of fresh processes, set by BENCH_BLOCKS");
-            }
-        }
         if let Some(v) = var("BENCH_BLOCKS") {
             r.blocks = v
                 .trim()
@@ -247,7 +253,7 @@ mod tests {
     }
 
     #[test]
-    fn blocks_are_fixed_in_advance_and_old_stopping_variables_are_refused() {
+    fn blocks_are_fixed_in_advance_and_bad_counts_are_named() {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
             move |k: &str| {
                 pairs
@@ -256,14 +262,14 @@ mod tests {
                     .map(|(_, v)| v.to_string())
             }
         };
-        let r = Profile::Default.rules_from(env(&[])).expect("defaults");
+        let r = Profile::Default.rules_from(&env(&[])).expect("defaults");
         assert_eq!((r.blocks, r.min_blocks), (18, 6));
         assert_eq!(
-            Profile::Quick.rules_from(env(&[])).expect("quick").blocks,
+            Profile::Quick.rules_from(&env(&[])).expect("quick").blocks,
             2
         );
         let r = Profile::Default
-            .rules_from(env(&[("BENCH_BLOCKS", "24"), ("BENCH_EQUIV_BAND", "5%")]))
+            .rules_from(&env(&[("BENCH_BLOCKS", "24"), ("BENCH_EQUIV_BAND", "5%")]))
             .expect("overrides");
         assert_eq!(r.blocks, 24);
         assert!((r.band - 0.05).abs() < 1e-12);
@@ -274,22 +280,10 @@ mod tests {
                 _ => &[("BENCH_BLOCKS", "-3")],
             };
             let e = Profile::Default
-                .rules_from(env(pairs))
+                .rules_from(&env(pairs))
                 .expect_err(bad)
                 .to_string();
             assert!(e.contains("BENCH_BLOCKS"), "{e}");
-        }
-        for gone in ["BENCH_ROUNDS_MAX", "BENCH_ROUND_BUDGET"] {
-            let pairs: &'static [(&str, &str)] = if gone == "BENCH_ROUNDS_MAX" {
-                &[("BENCH_ROUNDS_MAX", "30")]
-            } else {
-                &[("BENCH_ROUND_BUDGET", "60")]
-            };
-            let e = Profile::Default
-                .rules_from(env(pairs))
-                .expect_err(gone)
-                .to_string();
-            assert!(e.contains(gone) && e.contains("BENCH_BLOCKS"), "{e}");
         }
     }
 }

@@ -1,0 +1,197 @@
+//! A whole `cargo bench` run: [`Run::prepare`] (settings, layout, preflight, tracefs, the
+//! servers' build, the broker, a fresh results folder with config.json and env.json),
+//! [`Run::measure`] per workload (the suite), [`Run::finish`] (the report and the lines
+//! printed at the end). `benches/benches/compare.rs` is these three calls around criterion.
+
+use anyhow::{Context, Result};
+use clap::Parser as _;
+use criterion::Criterion;
+
+use crate::layout::Layout;
+use crate::preflight;
+use crate::report::{self, Environment, RunSetup};
+use crate::results::write_json;
+use crate::server::{server_binaries, BuildProfile};
+use crate::settings::Settings;
+use crate::suite::{self, Broker};
+use crate::workload::{self, Spec};
+use loadgen::{Mode, RunConfig, Workload};
+
+/// A prepared run: what it measures, where, against which broker.
+#[derive(Debug)]
+pub struct Run {
+    pub settings: Settings,
+    pub layout: Layout,
+    pub broker: Broker,
+    /// The workloads the filter selected, in catalogue order.
+    pub specs: Vec<Spec>,
+}
+
+impl Run {
+    /// Everything before the first load. `filter` selects workloads by substring
+    /// (alternatives with `|`, as criterion reads the same argument as a regex).
+    pub fn prepare(settings: Settings, filter: Option<&str>) -> Result<Self> {
+        // Criterion estimates written before this instant are an earlier run's.
+        let started_unix_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .ok();
+        // Pin first: every thread started later (load generator, embedded broker) inherits it.
+        let layout = Layout::choose(settings.layout.as_deref())?;
+        layout
+            .pin_this_process()
+            .context("pinning the bench to its cores")?;
+        let specs: Vec<Spec> = workload::catalogue(settings.profile)
+            .into_iter()
+            .filter(|s| filter.is_none_or(|f| f.split('|').any(|part| s.name.contains(part))))
+            .collect();
+        if specs.is_empty() {
+            anyhow::bail!("no workload matches {filter:?}");
+        }
+        let defaults =
+            common::config::ServerArgs::try_parse_from(["server"]).context("server defaults")?;
+        let pre = preflight::check(&needs(&specs, defaults.backlog))?;
+        // Syscall counting needs tracefs: mounted here if it is not (root), else each
+        // server's syscall columns say why they are empty.
+        let syscalls = if settings.count_syscalls {
+            match crate::host::mount_tracefs() {
+                Ok(p) => format!("counted with tracepoints ({})", p.display()),
+                Err(why) => format!("not available: {why}"),
+            }
+        } else {
+            "not counted (BENCH_SYSCALLS=0)".to_string()
+        };
+        eprintln!("runtime-bench: syscalls {syscalls}");
+        eprintln!("runtime-bench: layout {}", layout.label());
+        if settings.aa {
+            eprintln!(
+                "runtime-bench: A/A run (BENCH_AA=1): server-tokio in every tokio-uring slot"
+            );
+        }
+        // Build (or find) the release servers before anything is timed.
+        let (tokio_bin, uring_bin) = server_binaries(BuildProfile::Release)?;
+        let broker = Broker::start(settings.brokers.as_deref())?;
+        let kafka = if broker.is_embedded() {
+            "embedded (librdkafka mock cluster)".to_string()
+        } else {
+            broker.addr.clone()
+        };
+        eprintln!(
+            "runtime-bench: profile {}, {} workloads, Kafka {kafka}, servers {} and {}",
+            settings.profile.label(),
+            specs.len(),
+            tokio_bin.display(),
+            uring_bin.display()
+        );
+        // A fresh results folder: a run never mixes with an older one's files.
+        let results = &settings.paths.results;
+        if results.exists() {
+            std::fs::remove_dir_all(results)
+                .with_context(|| format!("clearing {}", results.display()))?;
+        }
+        let producer = common::kafka::producer_config(&defaults.producer_settings(&broker.addr));
+        let setup = RunSetup {
+            started_unix_ms,
+            rules: Some(settings.rules),
+            aa: settings.aa,
+            seed: Some(settings.seed),
+            curves: Some(settings.curves.clone()),
+            syscalls,
+            profile: settings.profile.label().into(),
+            kafka: kafka.clone(),
+            producer_config: common::kafka::effective_config(&producer),
+            server_args: server_args(&broker.addr, &settings.uring_flags),
+            workloads: specs.clone(),
+        };
+        write_json(&results.join("config.json"), &setup)?;
+        let mut env = Environment::collect(&settings.paths.root, &pre.host);
+        env.profile = settings.profile.label().into();
+        env.kafka = kafka;
+        env.cpu_layout = layout.label();
+        env.preflight = pre.findings;
+        if env.io_uring != "available" {
+            eprintln!(
+                "runtime-bench: io_uring {}; tokio-uring runs will be skipped and reported as such",
+                env.io_uring
+            );
+        }
+        write_json(&results.join("env.json"), &env)?;
+        Ok(Self {
+            settings,
+            layout,
+            broker,
+            specs,
+        })
+    }
+
+    /// Measures one workload (criterion, blocks, curve, delivery check); its problems.
+    pub fn measure(&self, c: &mut Criterion, spec: &Spec) -> Vec<String> {
+        suite::run_workload(
+            c,
+            spec,
+            &self.settings,
+            &self.layout,
+            &self.broker,
+            &self.settings.paths,
+        )
+    }
+
+    /// Builds and writes the report, prints the verdicts; `Ok(true)` when every workload
+    /// verified and nothing went wrong (`problems`: the workloads' own).
+    pub fn finish(self, mut problems: Vec<String>) -> Result<bool> {
+        let paths = &self.settings.paths;
+        let criterion_index = paths.criterion.join("report").join("index.html");
+        let summary = report::build(&paths.results, Some(&paths.criterion))?;
+        report::write(&summary, &paths.results, &criterion_index)?;
+        report::console::print(&summary, &paths.results, &criterion_index);
+        problems.extend(summary.problems.iter().cloned());
+        if problems.is_empty() && !summary.passed() {
+            problems.push("a workload has no verified runtime".into());
+        }
+        problems.sort();
+        problems.dedup();
+        if problems.is_empty() {
+            println!("runtime-bench: every workload verified (records in Kafka == 2xx answers, no errors, no stalls)");
+            return Ok(true);
+        }
+        eprintln!("runtime-bench: VERIFICATION FAILED:");
+        for p in &problems {
+            eprintln!("  - {p}");
+        }
+        Ok(false)
+    }
+}
+
+/// What the selected workloads need of the machine.
+fn needs(specs: &[Spec], backlog: u32) -> preflight::Needs {
+    let loadgen_defaults = RunConfig::new(
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        Workload::post("/ingest", 0, 0),
+    );
+    preflight::Needs {
+        connections: specs.iter().map(|s| s.connections).max().unwrap_or(1),
+        backlog,
+        conn_per_request: specs.iter().any(|s| s.mode == Mode::ConnPerRequest),
+        source_addrs: u32::from(loadgen_defaults.source_addrs),
+        io_uring: specs
+            .iter()
+            .any(|s| s.runtimes.iter().any(|r| r.is_uring())),
+        port: None,
+    }
+}
+
+/// The flags every server gets, as config.json records them.
+fn server_args(brokers: &str, uring_flags: &[String]) -> Vec<String> {
+    let mut a = vec![
+        "--listen 127.0.0.1:0".into(),
+        format!("--brokers {brokers}"),
+        "--topic <one per workload and runtime>".into(),
+    ];
+    if !uring_flags.is_empty() {
+        a.push(format!(
+            "server-uring (BENCH_URING_FLAGS): {}",
+            uring_flags.join(" ")
+        ));
+    }
+    a
+}
