@@ -74,7 +74,7 @@ fn http(c: &mut Criterion) {
             let mut wbuf = BytesMut::with_capacity(4096);
             b.iter(|| {
                 rbuf.extend_from_slice(&batch);
-                common::block_on(conn.serve(&mut rbuf, &mut wbuf, &app));
+                common::block_on(conn.serve(std::time::Instant::now(), &mut rbuf, &mut wbuf, &app));
                 wbuf.clear();
             })
         },

@@ -71,8 +71,16 @@ impl Conn {
 
     /// Serves every complete request in `rbuf`: each is handled (its record enqueued) as soon
     /// as it parses, so a pipelined batch is published together; then the answers are awaited
-    /// in order and encoded into `wbuf`. Awaits only delivery reports, never I/O.
-    pub async fn serve(&mut self, rbuf: &mut BytesMut, wbuf: &mut BytesMut, app: &App) {
+    /// in order and encoded into `wbuf`. Awaits only delivery reports, never I/O. `now` is
+    /// when `rbuf`'s bytes arrived: the read deadlines are timed from it (the caller owns
+    /// the clock, so tests can pass any instant).
+    pub async fn serve(
+        &mut self,
+        now: Instant,
+        rbuf: &mut BytesMut,
+        wbuf: &mut BytesMut,
+        app: &App,
+    ) {
         let mut completed = false;
         while !self.closing {
             match self.parser.parse(rbuf) {
@@ -109,7 +117,6 @@ impl Conn {
             self.head_started = None;
             self.body_started = None;
         }
-        let now = Instant::now();
         let between = self.parser.between_requests();
         self.head_started = match (between, rbuf.is_empty()) {
             (true, false) => self.head_started.or(Some(now)),

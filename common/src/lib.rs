@@ -8,7 +8,12 @@
 //! - [`ingest`]: routing and the handler (`POST /ingest`, `GET /healthz`, `GET /metrics`).
 //! - [`kafka`]: the publisher over rdkafka (ack modes, backpressure, flush) and a null sink.
 //! - [`embedded`]: the embedded Kafka broker (librdkafka's mock cluster).
-//! - [`landed`]: counting what landed in Kafka, the right way for each broker.
+//! - [`landed`]: counting what landed in Kafka, the right way for each broker. No server
+//!   uses it: it is the consumer side of the same broker knowledge as [`kafka`] and
+//!   [`embedded`] (a mock cluster is counted by watermarks, a real one by consuming), used
+//!   by this crate's publisher tests and by the harness, which both depend on `common`.
+//! - [`error`]: why a server could not start.
+//! - `fuzzing`: the fuzz property (test support; `fuzz/` and `tests/fuzz_corpus.rs`).
 //! - [`config`]: the one CLI both servers share.
 //! - [`metrics`]: counters and their Prometheus text.
 //! - [`listen`]: listening sockets (SO_REUSEPORT, refusing a port already bound).
@@ -19,6 +24,9 @@
 pub mod config;
 pub mod conn;
 pub mod embedded;
+pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod ingest;
 pub mod kafka;

@@ -5,7 +5,7 @@ use std::net::{SocketAddr, TcpListener};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::service::StartError;
+use crate::error::StartError;
 
 /// Binds `n` listeners on `addr` (see [`crate::service::Service::bind`]). Refuses a port already bound by anyone: with SO_REUSEPORT a stale
 /// server on the same port would otherwise silently take a share of the connections.

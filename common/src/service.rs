@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use crate::config::{Cli, ServerArgs};
 use crate::conn::{Conn, Timeouts};
 use crate::embedded::EmbeddedKafka;
+use crate::error::StartError;
 use crate::ingest::App;
 use crate::kafka::{self, AckMode, Publisher, SinkKind};
 use crate::metrics::Metrics;
@@ -37,27 +38,6 @@ pub const EXIT_IO_URING_UNAVAILABLE: u8 = 3;
 /// clean. (With `--ack delivered` a failed record was answered 503, so nothing acknowledged
 /// was lost by it.)
 pub const EXIT_RECORDS_LOST: u8 = 4;
-
-/// Why a server could not start: printed as is, then the process exits 1 (or
-/// [`EXIT_IO_URING_UNAVAILABLE`]).
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("cannot start the embedded Kafka broker: {0}")]
-    EmbeddedBroker(rdkafka::error::KafkaError),
-    #[error("cannot create the Kafka producer: {0}")]
-    Producer(rdkafka::error::KafkaError),
-    #[error("--listen {addr}: address already in use (is another server still running? SO_REUSEPORT would silently share its port, so we refuse)")]
-    PortInUse { addr: SocketAddr },
-    #[error("--listen {addr}: {source}")]
-    Listen {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("cannot install signal handlers: {0}")]
-    Signals(std::io::Error),
-    #[error("io_uring unavailable: {0}")]
-    IoUringUnavailable(String),
-}
 
 /// A server binary's `main`: parse the shared CLI and the binary's own flags (`X`), start
 /// the service, hand both to `run`

@@ -10,7 +10,7 @@ fn fuzz_corpus_replays_clean() {
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.expect("entry").path();
         let data = std::fs::read(&path).expect("read");
-        let result = std::panic::catch_unwind(|| common::http::fuzzing::check(&data));
+        let result = std::panic::catch_unwind(|| common::fuzzing::check(&data));
         assert!(
             result.is_ok(),
             "corpus input {} fails the property",

@@ -1,5 +1,5 @@
 //! Fuzzes the HTTP parser and the connection state; the property is
-//! `common::http::fuzzing::check` (see there).
+//! `common::fuzzing::check` (see there).
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| common::http::fuzzing::check(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| common::fuzzing::check(data));

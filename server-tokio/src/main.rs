@@ -90,7 +90,8 @@ async fn connection(mut stream: TcpStream, w: Worker) {
     let mut rbuf = BytesMut::with_capacity(READ_BUF);
     let mut wbuf = BytesMut::with_capacity(4096);
     loop {
-        conn.serve(&mut rbuf, &mut wbuf, &w.app).await;
+        conn.serve(Instant::now(), &mut rbuf, &mut wbuf, &w.app)
+            .await;
         if !wbuf.is_empty() {
             match timeout(w.timeouts.idle, stream.write_all(&wbuf)).await {
                 Ok(Ok(())) => wbuf.clear(),

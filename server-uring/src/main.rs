@@ -15,7 +15,8 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use common::conn::{LINGER, READ_BUF};
-use common::service::{Service, StartError, Worker};
+use common::error::StartError;
+use common::service::{Service, Worker};
 use ring::RingArgs;
 use tokio::time::{sleep, sleep_until, timeout};
 use tokio_uring::buf::fixed::{FixedBuf, FixedBufPool};
@@ -132,7 +133,8 @@ async fn connection(stream: TcpStream, w: Worker, pool: Option<Pool>) {
     let mut fixed = pool.as_ref().and_then(|p| p.try_next(READ_BUF));
     let mut wbuf = BytesMut::with_capacity(4096);
     loop {
-        conn.serve(&mut rbuf, &mut wbuf, &w.app).await;
+        conn.serve(Instant::now(), &mut rbuf, &mut wbuf, &w.app)
+            .await;
         if !wbuf.is_empty() {
             match timeout(w.timeouts.idle, stream.write_all(wbuf)).await {
                 Ok((Ok(()), mut b)) => {

@@ -10,8 +10,6 @@
 
 mod chunked;
 mod error;
-#[doc(hidden)]
-pub mod fuzzing;
 pub mod parse;
 pub mod response;
 

@@ -1,5 +1,7 @@
 //! The property the fuzzer checks, kept here so `cargo test` replays the fuzz corpus
-//! through exactly the same code (`common/tests/fuzz_corpus.rs`).
+//! through exactly the same code (`common/tests/fuzz_corpus.rs`). Test support, at the
+//! crate root: it drives the connection state and the app, which `http/` (sans-IO, no
+//! knowledge of either) must not import.
 //!
 //! Input: first byte = read size (1..=256), the rest = bytes from a client.
 //! 1. The parser never panics, and feeding the bytes in reads of that size yields the same
@@ -13,9 +15,9 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 
-use super::parse::Parsed;
-use super::{Limits, Parser, Request};
 use crate::conn::{Conn, Timeouts};
+use crate::http::parse::Parsed;
+use crate::http::{Limits, Parser, Request};
 use crate::ingest::App;
 use crate::kafka::{AckMode, Publisher};
 use crate::metrics::Metrics;
@@ -82,7 +84,7 @@ pub fn check(data: &[u8]) {
     let mut wbuf = BytesMut::new();
     for chunk in input.chunks(read) {
         rbuf.extend_from_slice(chunk);
-        crate::block_on(conn.serve(&mut rbuf, &mut wbuf, &app));
+        crate::block_on(conn.serve(std::time::Instant::now(), &mut rbuf, &mut wbuf, &app));
         if conn.is_closing() {
             break;
         }
@@ -102,7 +104,7 @@ pub fn check(data: &[u8]) {
         let head_only = !interim
             && whole
                 .get(answered)
-                .is_some_and(|r| r.method == super::Method::Head);
+                .is_some_and(|r| r.method == crate::http::Method::Head);
         answered += usize::from(!interim);
         let len = resp
             .headers
