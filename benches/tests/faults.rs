@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bench::runtime::Runtime;
+use loadgen::preflight::{rlimit, set_nofile_soft};
 use support::{body, get, metric, post, Broker, Client};
 
 suite!(
@@ -306,7 +307,7 @@ fn ten_thousand_idle_connections(rt: Runtime) {
     static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     // This process holds N client sockets.
-    let (soft, hard) = nofile();
+    let (soft, hard) = rlimit(libc::RLIMIT_NOFILE).expect("RLIMIT_NOFILE");
     if hard < (N + 500) as u64 {
         // Not a failure of the server: this machine cannot open the connections. Said
         // plainly, so a run on such a machine is not mistaken for a pass of this case.
@@ -318,7 +319,7 @@ fn ten_thousand_idle_connections(rt: Runtime) {
         return;
     }
     if soft < (N + 500) as u64 {
-        set_nofile(hard);
+        set_nofile_soft(hard, hard).expect("raising the open-file soft limit");
     }
     let broker = Broker::embedded("idle", 3);
     let server = broker.server_with(rt, &[], Some(N as u32 + 1000));
@@ -446,24 +447,4 @@ fn garbage_flood(rt: Runtime) {
     assert_eq!(metric(server.addr, "kafka_records_enqueued_total"), 1);
     let exit = server.stop(Duration::from_secs(30)).expect("exit");
     assert!(exit.success());
-}
-
-fn nofile() -> (u64, u64) {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one rlimit struct we own.
-    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) };
-    (r.rlim_cur, r.rlim_max)
-}
-
-fn set_nofile(n: u64) {
-    let (_, hard) = nofile();
-    let r = libc::rlimit {
-        rlim_cur: n,
-        rlim_max: hard,
-    };
-    // SAFETY: setrlimit reads one rlimit struct we own.
-    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) };
 }

@@ -150,23 +150,7 @@ fn run(a: Args) -> Result<bool> {
     );
 
     let pid = server.pid();
-    let done = Arc::new(AtomicBool::new(false));
-    let samples = Arc::new(Mutex::new(Vec::<(f64, u64)>::new()));
-    let sampler = {
-        let (done, samples) = (done.clone(), samples.clone());
-        std::thread::spawn(move || {
-            let start = Instant::now();
-            while !done.load(Ordering::Relaxed) {
-                if let (Some(r), Ok(mut s)) = (rss_kib(pid), samples.lock()) {
-                    s.push((start.elapsed().as_secs_f64(), r));
-                }
-                let tick = Instant::now();
-                while tick.elapsed() < Duration::from_secs(5) && !done.load(Ordering::Relaxed) {
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-            }
-        })
-    };
+    let sampler = RssSampler::start(pid);
     // One run, the whole time measured (warm-up is only for the RSS baseline), so every
     // request sent is in the delivery check.
     load.addr = server.addr;
@@ -183,8 +167,6 @@ fn run(a: Args) -> Result<bool> {
         Err(LoadError::TimeLimit { report, .. }) => (*report, true),
         Err(e) => return Err(e.into()),
     };
-    done.store(true, Ordering::Relaxed);
-    let _ = sampler.join();
     let stderr_tail = server.stderr();
     let exit = match server.stop(Duration::from_secs(60)) {
         Ok(s) if s.success() => Exit::Clean,
@@ -198,21 +180,9 @@ fn run(a: Args) -> Result<bool> {
     let mut tally = Tally::default();
     tally.add(&report);
 
-    let samples = samples.lock().map(|s| s.clone()).unwrap_or_default();
-    let warm = a.warmup.as_secs_f64();
-    let base = samples.iter().find(|(t, _)| *t >= warm).map_or(0, |s| s.1);
-    let max_after = samples
-        .iter()
-        .filter(|(t, _)| *t >= warm)
-        .map(|s| s.1)
-        .max()
-        .unwrap_or(0);
-    let end = samples.last().map_or(0, |s| s.1);
-    let growth = if base > 0 {
-        (max_after as f64 - base as f64) / base as f64 * 100.0
-    } else {
-        0.0
-    };
+    let samples = sampler.stop();
+    let rss = Rss::after(&samples, a.warmup.as_secs_f64());
+    let (base, max_after, end, growth) = (rss.base, rss.max_after, rss.end, rss.growth_pct);
     let min_per_s = report
         .timeline
         .iter()
@@ -255,19 +225,12 @@ fn run(a: Args) -> Result<bool> {
         problems: problems.clone(),
         loadgen: report.clone(),
     };
-    std::fs::create_dir_all(&a.out)?;
-    let stem = format!("{}-{mode_label}", runtime.label());
-    bench::results::write_json(&a.out.join(format!("{stem}.json")), &summary)?;
-    let mut csv = String::from("second,answered,errors,rss_kib\n");
-    for s in &report.timeline {
-        let rss = samples
-            .iter()
-            .rev()
-            .find(|(t, _)| *t <= s.second as f64 + 1.0)
-            .map_or(0, |x| x.1);
-        csv.push_str(&format!("{},{},{},{rss}\n", s.second, s.answered, s.errors));
-    }
-    std::fs::write(a.out.join(format!("{stem}.csv")), csv)?;
+    write_outputs(
+        &a.out,
+        &format!("{}-{mode_label}", runtime.label()),
+        &summary,
+        &samples,
+    )?;
     println!(
         "| {} | {mode_label} | {:.0} s | {} | {:.0} | {} | {} | {} | {} | {} -> {} KiB ({:+.1}%) | {} |",
         runtime.label(),
@@ -287,4 +250,94 @@ fn run(a: Args) -> Result<bool> {
         eprintln!("soak: FAILED: {p}");
     }
     Ok(summary.passed)
+}
+
+/// Samples a process's RSS every 5 s on a thread of its own until stopped.
+struct RssSampler {
+    done: Arc<AtomicBool>,
+    samples: Arc<Mutex<Vec<(f64, u64)>>>,
+    handle: std::thread::JoinHandle<()>,
+}
+
+impl RssSampler {
+    fn start(pid: u32) -> Self {
+        let done = Arc::new(AtomicBool::new(false));
+        let samples = Arc::new(Mutex::new(Vec::<(f64, u64)>::new()));
+        let handle = {
+            let (done, samples) = (done.clone(), samples.clone());
+            std::thread::spawn(move || {
+                let start = Instant::now();
+                while !done.load(Ordering::Relaxed) {
+                    if let (Some(r), Ok(mut s)) = (rss_kib(pid), samples.lock()) {
+                        s.push((start.elapsed().as_secs_f64(), r));
+                    }
+                    let tick = Instant::now();
+                    while tick.elapsed() < Duration::from_secs(5) && !done.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+            })
+        };
+        Self {
+            done,
+            samples,
+            handle,
+        }
+    }
+
+    /// Stops sampling; (seconds since start, RSS KiB) per sample.
+    fn stop(self) -> Vec<(f64, u64)> {
+        self.done.store(true, Ordering::Relaxed);
+        let _ = self.handle.join();
+        self.samples.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+/// RSS after the warm-up: its first sample, the highest, the last, and the growth.
+struct Rss {
+    base: u64,
+    max_after: u64,
+    end: u64,
+    growth_pct: f64,
+}
+
+impl Rss {
+    fn after(samples: &[(f64, u64)], warm_s: f64) -> Self {
+        let after = || samples.iter().filter(|(t, _)| *t >= warm_s).map(|s| s.1);
+        let base = after().next().unwrap_or(0);
+        let max_after = after().max().unwrap_or(0);
+        let growth_pct = if base > 0 {
+            (max_after as f64 - base as f64) / base as f64 * 100.0
+        } else {
+            0.0
+        };
+        Self {
+            base,
+            max_after,
+            end: samples.last().map_or(0, |s| s.1),
+            growth_pct,
+        }
+    }
+}
+
+/// `<out>/<stem>.json` (the summary) and `<out>/<stem>.csv` (the timeline with RSS).
+fn write_outputs(
+    out: &std::path::Path,
+    stem: &str,
+    summary: &SoakSummary,
+    samples: &[(f64, u64)],
+) -> Result<()> {
+    std::fs::create_dir_all(out)?;
+    bench::results::write_json(&out.join(format!("{stem}.json")), summary)?;
+    let mut csv = String::from("second,answered,errors,rss_kib\n");
+    for s in &summary.loadgen.timeline {
+        let rss = samples
+            .iter()
+            .rev()
+            .find(|(t, _)| *t <= s.second as f64 + 1.0)
+            .map_or(0, |x| x.1);
+        csv.push_str(&format!("{},{},{},{rss}\n", s.second, s.answered, s.errors));
+    }
+    std::fs::write(out.join(format!("{stem}.csv")), csv)?;
+    Ok(())
 }

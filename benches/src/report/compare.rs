@@ -5,8 +5,9 @@
 use std::fmt::Write;
 
 use super::format::human_rate;
-use super::{Interval, Paired, Summary};
+use super::Summary;
 use crate::analysis::Assessment;
+use crate::analysis::{Interval, Paired};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {

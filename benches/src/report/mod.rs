@@ -30,7 +30,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::analysis;
-use crate::analysis::{Interval, Paired};
+use crate::analysis::Paired;
 use crate::results::{
     assess_efficiency, assess_rounds, criterion_interval, interval_from, read_json, write_json,
     Paths, RawResult,

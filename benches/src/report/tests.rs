@@ -3,6 +3,7 @@
 
 use super::*;
 
+use crate::analysis::Interval;
 use crate::results::{verify, Evidence, Exit, Landed, Tally};
 use crate::workload::{catalogue, Profile};
 use common::landed::CountMethod;
