@@ -122,7 +122,7 @@ remote() {
   mkdir -p "$out"
   gcloud compute scp --recurse "${gflags[@]}" "$name:runtime-bench/results/latest/*" "$out/"
   echo "== results in $out; compare with:"
-  echo "   cargo run -p runtime-bench --bin report -- --compare results/reference/dev-2core $out"
+  echo "   cargo run -p runtime-bench --bin report -- --compare results/reference/dev-2core-efficiency-1 $out"
 }
 
 case "$mode" in
