@@ -1,20 +1,25 @@
-//! The instruments: the load generator, server process control, the comparison suite behind
-//! `cargo bench`, and its report. ARCHITECTURE.md (at the repository root) draws the flows.
+//! The harness: server process control, the comparison suite behind `cargo bench`, its
+//! verdicts and its report. ARCHITECTURE.md (at the repository root) draws the flows. The
+//! load generator is its own crate (`benches/loadgen/`, `loadgen`): this one drives it.
 //!
-//! The load generator is its own crate (`benches/loadgen/`, `loadgen`): this one drives it.
+//! - [`settings`]: every variable a run reads, read once; [`run`]: a whole `cargo bench`
+//!   (prepare, measure each workload, finish), which `benches/compare.rs` calls.
 //! - [`runtime`]: the runtimes and ring setups compared (a vocabulary type).
 //! - [`server`]: build, start and stop server processes; never leave one behind.
 //! - [`workload`]: profiles, their timings and the workload catalogue.
-//! - [`suite`]: the per-workload runner behind `cargo bench` (`benches/compare.rs` is the
-//!   criterion entry point).
-//! - [`analysis`]: the verdict over blocks, its interval and turn order, capacities (pure),
-//!   for the runner and the report.
-//! - [`results`]: the results schema and the one delivery check, shared by the suite,
-//!   `soak` and the report.
+//! - [`suite`]: the per-workload runner (blocks of fresh processes, criterion, curves, the
+//!   delivery account).
+//! - [`analysis`]: the verdict over blocks, its interval and turn order, who limited each
+//!   turn, capacities (pure), for the runner and the report.
+//! - [`results`]: the results schema and the one delivery check (by count and by request
+//!   id), shared by the suite, `soak` and the report.
 //! - [`report`]: env.json, summary.json/md and report.html (the `report` binary rebuilds them).
-//! - [`host`]: the machine's limits, sysctls, cores and io_uring, read once.
-//! - [`preflight`]: what those mean for a run (and the fd limit raised) before any load.
+//! - [`host`]: the machine's limits, sysctls, cores and io_uring, read once;
+//!   [`preflight`]: what those mean for a run (and the fd limit raised) before any load.
 //! - [`layout`]: CPU layouts (`shared`, `split`) for servers vs load generator and broker.
+//! - [`cores`], [`usage`], [`syscalls`]: whole-core accounting, a process's CPU and
+//!   scheduler figures, syscall counting by tracepoints — what a turn measures besides
+//!   its rate.
 
 pub mod analysis;
 pub mod cores;

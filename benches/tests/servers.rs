@@ -27,6 +27,7 @@ suite!(
     sigterm_right_after_the_last_202_with_a_long_linger,
     lost_records_make_a_non_zero_exit,
     accept_errors_do_not_stop_the_server,
+    load_generator_ids_land_exactly_once,
 );
 
 fn keep_alive_posts_land_byte_for_byte(rt: Runtime) {
@@ -399,4 +400,48 @@ fn accept_errors_do_not_stop_the_server(rt: Runtime) {
     );
     server.stop(Duration::from_secs(20)).expect("clean exit");
     assert_eq!(broker.values(), vec![b"after".to_vec()]);
+}
+
+/// Every request of a load-generator run carries its own id (pipelined batches and a
+/// connection per request): read back, each id answered 2xx landed exactly once — the check
+/// `cargo bench` runs — and a record that is not one of them is named as such.
+fn load_generator_ids_land_exactly_once(rt: Runtime) {
+    use bench::results::ids::IdScope;
+    use bench::results::Landed;
+    let broker = Broker::new("ids");
+    let server = broker.server(rt, &[]);
+    let mut ids = loadgen::ids::Ids::default();
+    for (mode, n) in [
+        (loadgen::Mode::Pipelined { depth: 4 }, 3000),
+        (loadgen::Mode::ConnPerRequest, 200),
+    ] {
+        let mut cfg =
+            loadgen::RunConfig::new(server.addr, loadgen::Workload::post("/ingest", 100, 7));
+        (cfg.mode, cfg.connections, cfg.threads) = (mode, 8, 2);
+        (cfg.requests, cfg.duration) = (Some(n), None);
+        let report = loadgen::run(&cfg).unwrap_or_else(|e| panic!("{mode:?}: {e}"));
+        assert_eq!(report.ok, n, "{mode:?}: {:?}", report.statuses);
+        ids.merge(report.ids.as_ref().expect("ids"));
+    }
+    assert_eq!((ids.sent(), ids.answered_2xx()), (3200, 3200));
+    // One more record, not from the load generator: it lands, and is none of its ids.
+    let r = Client::connect(server.addr).request(&post(&body(1, 100)));
+    assert_eq!(r.status, 202);
+    server.stop(Duration::from_secs(20)).expect("clean exit");
+    let (landed, check) = bench::suite::read_back(&broker.reader(), 0, &ids);
+    let c = check.expect("read back by id");
+    assert_eq!(
+        (landed, c.scope),
+        (Landed::Counted(3201), IdScope::Everything)
+    );
+    // Every id exactly once; the stranger named.
+    assert_eq!(
+        (c.checked, c.missing, c.duplicated, c.without_2xx, c.unknown),
+        (3201, Some(0), 0, 0, 1),
+        "{c:?}"
+    );
+    assert!(
+        !c.exact() && c.examples[0].starts_with("unknown: "),
+        "{c:?}"
+    );
 }

@@ -129,11 +129,32 @@ impl TopicReader {
     /// 1.5 s. On the mock cluster, old records past its retention are gone.
     pub fn records(&self) -> Result<Vec<Record>, KafkaError> {
         let mut out = Vec::new();
-        self.drain(|r| out.push(r))?;
+        self.drain(|m| {
+            out.push(Record {
+                partition: m.partition(),
+                offset: m.offset(),
+                key: m.key().map(<[u8]>::to_vec),
+                value: m.payload().unwrap_or_default().to_vec(),
+            })
+        })?;
         Ok(out)
     }
 
-    fn drain(&self, mut each: impl FnMut(Record)) -> Result<(), KafkaError> {
+    /// Reads every record the broker still holds, as [`TopicReader::records`], handing each
+    /// value to `each` without copying it; how many there were.
+    pub fn values(&self, mut each: impl FnMut(&[u8])) -> Result<u64, KafkaError> {
+        let mut n = 0;
+        self.drain(|m| {
+            n += 1;
+            each(m.payload().unwrap_or_default());
+        })?;
+        Ok(n)
+    }
+
+    fn drain(
+        &self,
+        mut each: impl FnMut(&rdkafka::message::BorrowedMessage<'_>),
+    ) -> Result<(), KafkaError> {
         let mut tpl = TopicPartitionList::new();
         for p in self.partitions()? {
             tpl.add_partition_offset(&self.topic, p, Offset::Beginning)?;
@@ -143,12 +164,7 @@ impl TopicReader {
         while last.elapsed() < DRAIN_IDLE {
             match self.consumer.poll(Duration::from_millis(100)) {
                 Some(Ok(m)) => {
-                    each(Record {
-                        partition: m.partition(),
-                        offset: m.offset(),
-                        key: m.key().map(<[u8]>::to_vec),
-                        value: m.payload().unwrap_or_default().to_vec(),
-                    });
+                    each(&m);
                     last = Instant::now();
                 }
                 Some(Err(e)) => return Err(e),

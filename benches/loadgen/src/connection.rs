@@ -12,6 +12,7 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::ids::{next_stream, StreamRecorder, ID_LEN};
 use super::measurements::{ErrorKind, Stats};
 use super::net::{connect, source_addr};
 use super::pacer::Pacer;
@@ -88,6 +89,7 @@ async fn work(
             return;
         }
     };
+    let mut stamped = Stamped::new(&sh, stats);
     // When this connection was last free to send (its last answer, or the start).
     let mut free = sh.start();
     let mut rbuf = BytesMut::with_capacity(16 * 1024);
@@ -152,10 +154,20 @@ async fn work(
         let Some(s) = stream.as_mut() else { continue };
         rbuf.clear();
         let answered = Cell::new(0usize);
+        let (bytes, ids) = match stamped.as_mut() {
+            Some(s) => {
+                let (bytes, at) = s.next(stats, n);
+                (bytes, Some(at))
+            }
+            None => (&sh.batch[..n * sh.one_len], None),
+        };
         let outcome = tokio::time::timeout(
             cfg.request_timeout,
-            exchange(s, &sh.batch[..n * sh.one_len], n, &mut rbuf, |status| {
+            exchange(s, bytes, n, &mut rbuf, |status| {
                 let done = Instant::now();
+                if let (Some((slot, first)), true) = (ids, (200..300).contains(&status)) {
+                    stats.borrow_mut().ids[slot].answered(first + answered.get() as u64);
+                }
                 if measured {
                     stats
                         .borrow_mut()
@@ -198,6 +210,45 @@ async fn work(
             *stream = None;
         }
         free = Instant::now();
+    }
+}
+
+/// A connection's request ids: its own copy of the request bytes, each body's first bytes
+/// rewritten in place before a send, and where its recorder sits in the thread's stats
+/// (which outlive the connection, so a run cut short still reports what it sent).
+struct Stamped {
+    slot: usize,
+    batch: Vec<u8>,
+    one_len: usize,
+    body_at: usize,
+}
+
+impl Stamped {
+    fn new(sh: &Shared, stats: &Rc<RefCell<Stats>>) -> Option<Self> {
+        let cfg = &sh.cfg;
+        cfg.carries_ids().then(|| {
+            let mut st = stats.borrow_mut();
+            st.ids.push(StreamRecorder::new(next_stream()));
+            Self {
+                slot: st.ids.len() - 1,
+                batch: sh.batch.to_vec(),
+                one_len: sh.one_len,
+                body_at: sh.one_len - cfg.workload.body.len(),
+            }
+        })
+    }
+
+    /// The next `n` requests, each with its id; (the recorder's slot, the first sequence).
+    fn next(&mut self, stats: &Rc<RefCell<Stats>>, n: usize) -> (&[u8], (usize, u64)) {
+        let mut st = stats.borrow_mut();
+        let rec = &mut st.ids[self.slot];
+        let first = rec.send(n);
+        for i in 0..n {
+            let at = i * self.one_len + self.body_at;
+            rec.id(first + i as u64)
+                .write(&mut self.batch[at..at + ID_LEN]);
+        }
+        (&self.batch[..n * self.one_len], (self.slot, first))
     }
 }
 

@@ -25,6 +25,7 @@
 
 mod connection;
 pub mod hdr;
+pub mod ids;
 pub mod load_report;
 pub mod measurements;
 mod net;
@@ -185,6 +186,9 @@ pub struct RunConfig {
     pub source_addrs: u8,
     /// Print a progress line on stderr once a second (only if stderr is a terminal).
     pub progress: bool,
+    /// Start every body with its request's id (`ids.rs`); bodies shorter than
+    /// [`ids::ID_LEN`] carry none whatever this says.
+    pub ids: bool,
 }
 
 impl RunConfig {
@@ -206,7 +210,13 @@ impl RunConfig {
             server_pid: None,
             source_addrs: 64,
             progress: false,
+            ids: true,
         }
+    }
+
+    /// Whether this run's requests carry ids: asked for, and the body has room.
+    pub fn carries_ids(&self) -> bool {
+        self.ids && self.workload.body.len() >= ids::ID_LEN
     }
 
     /// Refuses settings that cannot make a run; the message names the setting (as a flag).

@@ -8,7 +8,9 @@
 //! loop: the same from each request's actual send, uncorrected; else null), `schedule`
 //! (open loop: {offered_rate, sent, behind, fell_behind, lag_us, client_lag_us}; else
 //! null), `connects`, `source_addrs`, `timeline` ([{second, answered, errors}]), `stall`
-//! (null, or {at_s, outstanding, waited_s, server}).
+//! (null, or {at_s, outstanding, waited_s, server}), `ids` (null, or {runs: {run: [{stream,
+//! sent, ok: [[start, end], ...]}]}}: every request's id, warm-up included, and the
+//! sequence ranges answered 2xx; see `ids.rs`).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -16,6 +18,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+use super::ids::{Ids, StreamRecorder};
 use super::measurements::{ErrorKind, Stats};
 use super::server_facts::ServerFacts;
 use super::{Mode, RunConfig};
@@ -158,6 +161,10 @@ pub struct LoadReport {
     pub source_addrs: u8,
     pub timeline: Vec<Second>,
     pub stall: Option<Stall>,
+    /// Every request's id and which were answered 2xx, warm-up included (`None`: the
+    /// requests carried no ids). With the topic, enough to verify the run afterwards.
+    #[serde(default)]
+    pub ids: Option<Ids>,
 }
 
 fn kind_name(k: ErrorKind) -> String {
@@ -230,6 +237,9 @@ impl LoadReport {
                 })
                 .collect(),
             stall,
+            ids: cfg
+                .carries_ids()
+                .then(|| Ids::of(s.ids.iter().map(StreamRecorder::finish).collect())),
         }
     }
 
@@ -338,6 +348,15 @@ impl LoadReport {
             }
         )?;
         writeln!(w, "connections opened: {}", self.connects)?;
+        match &self.ids {
+            Some(ids) => writeln!(
+                w,
+                "ids: {} sent, {} answered 2xx (warm-up included; --json lists them)",
+                ids.sent(),
+                ids.answered_2xx()
+            )?,
+            None => writeln!(w, "ids: none (--no-ids, or bodies under 32 bytes)")?,
+        }
         if self.stall.is_some() {
             writeln!(w, "{}", self.stall_summary())?;
         }

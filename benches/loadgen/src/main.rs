@@ -103,6 +103,12 @@ struct Args {
     /// No progress line even on a terminal.
     #[arg(long)]
     no_progress: bool,
+    /// Send the body exactly as given. By default each body's first 32 bytes are replaced
+    /// by the request's unique id (`rbid` + run, stream, sequence in hex), and the report
+    /// (`--json`: `ids`) lists which ids were answered 2xx, so the topic can be checked
+    /// record by record afterwards. Bodies under 32 bytes never carry an id.
+    #[arg(long)]
+    no_ids: bool,
 }
 
 fn main() -> ExitCode {
@@ -266,6 +272,7 @@ fn config(a: &Args) -> Result<RunConfig, String> {
     cfg.server_pid = a.server_pid;
     cfg.source_addrs = a.source_addrs;
     cfg.progress = !a.no_progress && !a.json;
+    cfg.ids = !a.no_ids;
     cfg.validate().map_err(|e| e.to_string())?;
     Ok(cfg)
 }

@@ -76,6 +76,9 @@ pub struct Stats {
     pub timeline: Vec<(u64, u64)>,
     /// Connections opened (connection-per-request mode: one per request).
     pub connects: u64,
+    /// Each connection's ids in this run (`crate::ids`), warm-up included: every request
+    /// sent reaches the server, measured or not.
+    pub ids: Vec<crate::ids::StreamRecorder>,
 }
 
 impl Default for Stats {
@@ -91,6 +94,7 @@ impl Default for Stats {
             errors: BTreeMap::new(),
             timeline: Vec::new(),
             connects: 0,
+            ids: Vec::new(),
         }
     }
 }
@@ -153,6 +157,7 @@ impl Stats {
             mine.1 += theirs.1;
         }
         self.connects += other.connects;
+        self.ids.extend(other.ids.iter().cloned());
     }
 
     pub fn responses(&self) -> u64 {

@@ -186,3 +186,52 @@ fn connections_closed_while_idle_are_replaced_before_the_next_run() {
     assert_eq!(second.connects, 8, "every closed connection reopened");
     assert_eq!(server.accepted.load(Ordering::Relaxed), 16);
 }
+
+#[test]
+fn every_request_carries_its_own_id_and_the_report_knows_which_were_2xx() {
+    use loadgen::ids::{RequestId, ID_LEN};
+    for mode in [
+        Mode::Closed,
+        Mode::Pipelined { depth: 4 },
+        Mode::ConnPerRequest,
+    ] {
+        // Every 7th answer is a 503: its id must not be listed as answered 2xx.
+        let server = TinyServer::start(u64::MAX, 7);
+        let mut c = config(server.addr, mode);
+        c.warmup = Duration::from_millis(50);
+        let r = loadgen::run(&c).unwrap_or_else(|e| panic!("{mode:?}: {e}"));
+        let ids = r.ids.as_ref().expect("ids");
+        let index = ids.index();
+        let received = server.state.received.lock().expect("lock").clone();
+        // Warm-up requests included: every request the server got is in the report.
+        assert_eq!(received.len() as u64, ids.sent(), "{mode:?}");
+        let mut seen = std::collections::HashSet::new();
+        let mut ok = 0;
+        for (prefix, status) in &received {
+            let id =
+                RequestId::parse(prefix).unwrap_or_else(|| panic!("{mode:?}: no id in {prefix:?}"));
+            assert!(seen.insert(id), "{mode:?}: {id} sent twice");
+            let stream = index
+                .get(&(id.run, id.stream))
+                .expect("a stream of this run");
+            assert_eq!(
+                stream.is_ok(id.seq),
+                *status == 202,
+                "{mode:?}: {id} answered {status}"
+            );
+            ok += u64::from(*status == 202);
+        }
+        assert_eq!(ids.answered_2xx(), ok, "{mode:?}");
+        assert!(ok < ids.sent(), "{mode:?}: some answers were 503");
+        assert_eq!(received[0].0.len(), ID_LEN);
+    }
+    // --no-ids, or a body too short for one: the bytes go as given.
+    let server = TinyServer::start(u64::MAX, 0);
+    let mut c = config(server.addr, Mode::Closed);
+    c.ids = false;
+    let r = loadgen::run(&c).expect("run");
+    assert!(r.ids.is_none());
+    let body = loadgen::seeded_bytes(100, 1);
+    let received = server.state.received.lock().expect("lock").clone();
+    assert!(received.iter().all(|(prefix, _)| prefix[..] == body[..32]));
+}

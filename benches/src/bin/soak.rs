@@ -17,14 +17,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use bench::results::{verify, Evidence, Exit, Landed, Tally};
+use bench::results::{verify, Evidence, Exit, Tally};
 use bench::runtime::Runtime;
 use bench::server::{ServerConfig, ServerProcess};
 use bench::settings::Settings;
-use bench::suite::Broker;
+use bench::suite::{read_back, Broker};
 use clap::{Parser, ValueEnum};
 use common::config::{parse_duration, ServerArgs};
 use common::landed::TopicReader;
+use loadgen::ids::Ids;
 use loadgen::{self, LoadError, Mode, RunConfig, Workload};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -173,10 +174,12 @@ fn run(a: Args) -> Result<bool> {
         Ok(s) => Exit::Unclean(format!("unclean exit: {s}\n{stderr_tail}")),
         Err(e) => Exit::Unclean(format!("{e:#}")),
     };
-    let landed = match reader.count() {
-        Ok(n) => Landed::Counted(n.saturating_sub(before)),
-        Err(e) => Landed::Unreadable(format!("{e:#}")),
-    };
+    // Counted, and read back by request id (every record, or what the broker still holds).
+    let (landed, ids) = read_back(
+        &reader,
+        before,
+        report.ids.as_ref().unwrap_or(&Ids::default()),
+    );
     let mut tally = Tally::default();
     tally.add(&report);
 
@@ -197,6 +200,7 @@ fn run(a: Args) -> Result<bool> {
         method: broker.method(),
         exit,
         failure: stall.then(|| report.stall_summary()),
+        ids,
     });
     let mut problems = verification.problems.clone();
     if growth >= 10.0 {

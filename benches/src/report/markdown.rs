@@ -251,6 +251,11 @@ fn landed(v: &Verification) -> String {
     v.landed.map_or("not counted".into(), |n| n.to_string())
 }
 
+/// The check by request id in a few words: how many records it matched, over what.
+fn by_id(v: &Verification) -> String {
+    v.ids.as_ref().map_or("—".into(), |c| c.short())
+}
+
 fn delivery(s: &Summary, d: &mut Document) {
     d.heading("Delivery check");
     let by_watermarks = s.workloads.iter().flat_map(|w| &w.runtimes).any(|r| {
@@ -260,14 +265,16 @@ fn delivery(s: &Summary, d: &mut Document) {
             .is_some_and(|v| v.method == CountMethod::Watermarks)
     });
     if by_watermarks {
-        d.para("Counted by Watermarks (the embedded broker keeps too little to read every record back): a count, so it cannot tell a duplicate from a record, and one duplicate could hide one lost record. The producer is idempotent (enable.idempotence=true), so a resend after a dropped connection does not land twice; the test suite compares records by content where it can read them back.");
+        d.para("Counted by Watermarks: the embedded broker keeps only the latest ~5 MiB per partition, so its high watermarks count every record, and the records it still holds are read back and matched by request id (column \"by request id\": how many). A count alone cannot tell a duplicate from a record; the ids can, over the records read back. The producer is idempotent (enable.idempotence=true), so a resend after a dropped connection does not land twice.");
     }
+    d.para("Every request's body starts with its own id (run, connection, sequence), and the load generator keeps which ids were answered 2xx: reading the topic back, each record is matched to its request, so a lost record and a duplicated one cannot cancel out.");
     let mut t = Table::new([
         "workload",
         "runtime",
         "2xx answers",
         "landed in Kafka",
         "counted by",
+        "by request id",
         "errors",
         "non-2xx",
         "stalls",
@@ -280,12 +287,13 @@ fn delivery(s: &Summary, d: &mut Document) {
             match (&r.raw.verification, &r.raw.skipped) {
                 (_, Some(why)) => {
                     row.push(format!("skipped: {why}"));
-                    row.extend(std::iter::repeat_n(String::new(), 7));
+                    row.extend(std::iter::repeat_n(String::new(), 8));
                 }
                 (Some(v), None) => row.extend([
                     v.ok.to_string(),
                     landed(v),
                     format!("{:?}", v.method),
+                    by_id(v),
                     v.errors.to_string(),
                     v.non_2xx.to_string(),
                     v.stalls.to_string(),
@@ -294,7 +302,7 @@ fn delivery(s: &Summary, d: &mut Document) {
                 ]),
                 (None, None) => {
                     row.push("no result".into());
-                    row.extend(std::iter::repeat_n(String::new(), 6));
+                    row.extend(std::iter::repeat_n(String::new(), 7));
                     row.push("FAILED".into());
                 }
             }

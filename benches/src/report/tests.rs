@@ -70,6 +70,7 @@ fn results_dir(tag: &str, uring_skipped: bool, tokio_failed_samples: u64) -> Pat
                     tally,
                     landed: Landed::Counted(10),
                     method: CountMethod::Watermarks,
+                    ids: None,
                     exit: Exit::Clean,
                     failure: None,
                 })

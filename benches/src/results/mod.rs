@@ -5,7 +5,8 @@
 //!
 //! - [`Paths`]: where the workspace, criterion's output and our results live.
 //! - [`RawResult`]: one workload x runtime, `raw/<workload>/<runtime>.json`.
-//! - [`verify`]: the one delivery check (pure: evidence in, verdict out).
+//! - [`verify`]: the one delivery check (pure: evidence in, verdict out); [`ids`]: its
+//!   record-by-record part, matching what landed to the requests' ids.
 //! - [`RoundSample`]: one turn, and the verdicts from a workload's turns (`sample.rs`).
 //! - [`Curve`]: a runtime's latency curve (`curve.rs`).
 //! - criterion's files: where its estimates are, the run's kept copies, read as req/s
@@ -13,6 +14,7 @@
 
 mod criterion;
 mod curve;
+pub mod ids;
 mod sample;
 mod verify;
 

@@ -4,6 +4,7 @@
 
 use common::landed::CountMethod;
 
+use super::ids::IdCheck;
 use super::Tally;
 
 /// How many records landed in the topic, as far as this run can tell.
@@ -36,6 +37,9 @@ pub struct Evidence {
     pub exit: Exit,
     /// The first load failure (a stall, the time limit, a load-generator error).
     pub failure: Option<String>,
+    /// The records read back and matched by request id (`None`: the requests carried no
+    /// ids, or the topic was not read back).
+    pub ids: Option<IdCheck>,
 }
 
 /// The delivery check after a workload.
@@ -55,6 +59,27 @@ pub struct Verification {
     pub passed: bool,
     /// What differed, when not passed.
     pub problems: Vec<String>,
+    /// The check by request id, beside the count (`None`: no ids to check).
+    #[serde(default)]
+    pub ids: Option<IdCheck>,
+}
+
+impl Verification {
+    /// One line: passed or not, the count, and what the ids showed.
+    pub fn summary(&self) -> String {
+        let landed = self.landed.map_or("not counted".into(), |n| {
+            format!("{n} landed ({:?})", self.method)
+        });
+        let ids = match &self.ids {
+            None => "no ids checked".to_string(),
+            Some(c) => format!("by id: {} read back", c.short()),
+        };
+        format!(
+            "{}: {} answered 2xx, {landed}; {ids}",
+            if self.passed { "verified" } else { "FAILED" },
+            self.ok
+        )
+    }
 }
 
 /// Decides the check. Passed only if nothing failed, no answer was an error or non-2xx,
@@ -97,6 +122,27 @@ pub fn verify(e: Evidence) -> Verification {
             None
         }
     };
+    if let Some(c) = e.ids.as_ref().filter(|c| !c.exact()) {
+        let mut what = Vec::new();
+        if let Some(n) = c.missing.filter(|&n| n > 0) {
+            what.push(format!("{n} answered 2xx but never landed"));
+        }
+        if c.duplicated > 0 {
+            what.push(format!("{} landed more than once", c.duplicated));
+        }
+        if c.without_2xx > 0 {
+            what.push(format!("{} landed without a 2xx answer", c.without_2xx));
+        }
+        if c.unknown > 0 {
+            what.push(format!("{} landed with no id this run sent", c.unknown));
+        }
+        problems.push(format!(
+            "by request id, of {} records read back: {} (e.g. {})",
+            c.checked,
+            what.join(", "),
+            c.examples.join("; ")
+        ));
+    }
     let clean_exit = e.exit == Exit::Clean;
     if let Exit::Unclean(why) = e.exit {
         problems.push(why);
@@ -111,6 +157,7 @@ pub fn verify(e: Evidence) -> Verification {
         clean_exit,
         passed: problems.is_empty(),
         problems,
+        ids: e.ids,
     }
 }
 
@@ -130,6 +177,7 @@ mod tests {
             method: CountMethod::Watermarks,
             exit: Exit::Clean,
             failure: None,
+            ids: None,
         }
     }
 
@@ -141,6 +189,39 @@ mod tests {
             "no problem containing {needle:?} in {:?}",
             v.problems
         );
+    }
+
+    #[test]
+    fn a_lost_and_a_duplicated_record_fail_by_id_though_the_counts_agree() {
+        use crate::results::ids::{IdChecker, IdScope};
+        use loadgen::ids::{Ids, StreamRecorder};
+        let mut r = StreamRecorder::new(loadgen::ids::next_stream());
+        r.send(1000);
+        let bodies: Vec<Vec<u8>> = (0..1000)
+            .map(|seq| {
+                r.answered(seq);
+                let mut b = vec![0u8; 100];
+                r.id(seq).write(&mut b);
+                b
+            })
+            .collect();
+        let ids = Ids::of(vec![r.finish()]);
+        let mut c = IdChecker::new(&ids);
+        // 1000 landed for 1000 answered 2xx, but #17 twice and #42 never.
+        for seq in (0..1000).map(|s| if s == 42 { 17 } else { s }) {
+            c.see(&bodies[seq]);
+        }
+        let e = Evidence {
+            ids: Some(c.finish(IdScope::Everything)),
+            ..good()
+        };
+        let v = verify(e);
+        assert!(!v.passed);
+        let p = v.problems.join("\n");
+        assert!(p.contains("1 answered 2xx but never landed"), "{p}");
+        assert!(p.contains("1 landed more than once"), "{p}");
+        assert!(p.contains(&format!("missing: {}", r.id(42))), "{p}");
+        assert!(p.contains(&format!("duplicated: {}", r.id(17))), "{p}");
     }
 
     #[test]

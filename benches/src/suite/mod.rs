@@ -25,6 +25,7 @@ use crate::settings::Settings;
 use crate::workload::{Spec, Timing};
 use blocks::Purpose;
 pub use broker::Broker;
+pub use ledger::read_back;
 use ledger::Ledger;
 use subject::Subject;
 
@@ -108,7 +109,7 @@ pub fn run_workload(
             if let (Some(e), Some(ledger)) = (ended, slot.ledger.as_mut()) {
                 slot.raw.failed_samples += e.failed_samples;
                 slot.raw.lives += 1;
-                ledger.close_life(e.tally, e.exit, e.failure);
+                ledger.close_life(e.tally, &e.ids, e.exit, e.failure);
             }
         }
         eprintln!(
@@ -154,6 +155,7 @@ pub fn run_workload(
     for Slot { mut raw, ledger } in slots {
         if let Some(ledger) = ledger {
             let (tally, v) = ledger.verify(broker);
+            eprintln!("{}/{}: {}", spec.name, raw.runtime.label(), v.summary());
             for p in &v.problems {
                 problems.push(format!("{}/{}: {p}", spec.name, raw.runtime.label()));
             }

@@ -35,6 +35,8 @@ pub(super) struct Subject {
     pub(super) flags: Vec<String>,
     session: Session,
     tally: Tally,
+    /// Every request id sent to this server, and which were answered 2xx.
+    ids: loadgen::ids::Ids,
     /// The first failure (stall, time limit, load-generator error): later loads are skipped.
     failure: Option<String>,
     /// Criterion samples that could not be timed (see [`Subject::sample`]).
@@ -103,6 +105,7 @@ impl Subject {
             flags,
             session,
             tally: Tally::default(),
+            ids: loadgen::ids::Ids::default(),
             failure: None,
             failed_samples: 0,
             syscalls: None,
@@ -335,10 +338,14 @@ impl Subject {
         match result {
             Ok(r) => {
                 self.tally.add(&r);
+                self.ids
+                    .merge(r.ids.as_ref().unwrap_or(&Default::default()));
                 Some(r)
             }
             Err(LoadError::Stalled(r)) | Err(LoadError::TimeLimit { report: r, .. }) => {
                 self.tally.add(&r);
+                self.ids
+                    .merge(r.ids.as_ref().unwrap_or(&Default::default()));
                 self.failure = Some(r.stall_summary());
                 None
             }
@@ -368,6 +375,7 @@ fn delivered(addr: std::net::SocketAddr) -> Option<u64> {
 /// exited after SIGTERM, its first load failure, and its failed criterion samples.
 pub(super) struct Ended {
     pub(super) tally: Tally,
+    pub(super) ids: loadgen::ids::Ids,
     pub(super) exit: Exit,
     pub(super) failure: Option<String>,
     pub(super) failed_samples: u64,
@@ -384,6 +392,7 @@ pub(super) fn finish_all(subjects: Vec<Option<Subject>>) -> Vec<Option<Ended>> {
                 server,
                 session,
                 tally,
+                ids,
                 failure,
                 failed_samples,
                 ..
@@ -392,6 +401,7 @@ pub(super) fn finish_all(subjects: Vec<Option<Subject>>) -> Vec<Option<Ended>> {
             server.terminate();
             let ended = Ended {
                 tally,
+                ids,
                 exit: Exit::Clean,
                 failure,
                 failed_samples,

@@ -48,6 +48,9 @@ pub struct ServerState {
     pub closed_idle: AtomicU64,
     /// The pause, once it has begun: until when.
     pub paused_until: Mutex<Option<Instant>>,
+    /// Every request's first 32 body bytes (its id, if it carries one) and the status it
+    /// was answered with.
+    pub received: Mutex<Vec<(Vec<u8>, u16)>>,
 }
 
 /// A blocking server: a thread per connection, answers each request as its [`Behaviour`]
@@ -72,6 +75,7 @@ impl TinyServer {
             close_idle: AtomicBool::new(false),
             closed_idle: AtomicU64::new(0),
             paused_until: Mutex::new(None),
+            received: Mutex::new(Vec::new()),
         });
         let accepted = Arc::new(AtomicU64::new(0));
         let (st, conns) = (state.clone(), accepted.clone());
@@ -153,13 +157,17 @@ pub fn serve(mut s: TcpStream, st: &ServerState) {
             if !b.delay.is_zero() {
                 std::thread::sleep(b.delay);
             }
-            if b.fail_every > 0 && n % b.fail_every == 0 {
+            let status = if b.fail_every > 0 && n % b.fail_every == 0 {
                 out.extend_from_slice(
                     b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 5\r\n\r\nbusy\n",
                 );
+                503
             } else {
                 out.extend_from_slice(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n");
-            }
+                202
+            };
+            let id = r.body[..r.body.len().min(32)].to_vec();
+            st.received.lock().expect("lock").push((id, status));
             close |= !r.keep_alive;
         }
         if !out.is_empty() && s.write_all(&out).is_err() {
