@@ -21,16 +21,21 @@ struct Args {
     /// (`raw/<workload>/<runtime>.criterion.json`, kept since 2026-11-22).
     #[arg(long)]
     criterion: Option<PathBuf>,
-    /// Compare two result folders instead (each rebuilt from its config.json, env.json and
-    /// raw/), e.g. `--compare results/reference/dev-2core results/latest`: prints Markdown.
-    #[arg(long, num_args = 2, value_names = ["BASE", "NEW"])]
+    /// Compare result folders instead (two or more; each rebuilt from its config.json,
+    /// env.json and raw/; the first is the base), e.g. `--compare
+    /// results/reference/dev-2core-efficiency-1 results/latest`: prints Markdown and writes
+    /// one self-contained HTML page (`--out`).
+    #[arg(long, num_args = 2.., value_names = ["BASE", "RUN"])]
     compare: Option<Vec<PathBuf>>,
+    /// Where `--compare` writes its page.
+    #[arg(long, default_value = "compare.html", requires = "compare")]
+    out: PathBuf,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     if let Some(dirs) = &args.compare {
-        return compare(&dirs[0], &dirs[1]);
+        return compare(dirs, &args.out);
     }
     let mut paths = Paths::discover();
     if let Some(r) = args.results {
@@ -68,28 +73,27 @@ fn main() -> ExitCode {
     }
 }
 
-fn compare(base: &std::path::Path, new: &std::path::Path) -> ExitCode {
-    // Rebuilt, not read back: both runs through this version's analysis. Criterion's
+fn compare(dirs: &[PathBuf], out: &std::path::Path) -> ExitCode {
+    // Rebuilt, not read back: every run through this version's analysis. Criterion's
     // folder is not consulted (it holds this machine's latest run, not theirs).
-    let load = |dir: &std::path::Path| {
-        report::build(dir, None).map_err(|e| format!("--compare {}: {e:#}", dir.display()))
-    };
-    match (load(base), load(new)) {
-        (Ok(a), Ok(b)) => {
-            print!(
-                "{}",
-                report::compare::markdown(
-                    &base.display().to_string(),
-                    &a,
-                    &new.display().to_string(),
-                    &b
-                )
-            );
-            ExitCode::SUCCESS
-        }
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("report: {e}");
-            ExitCode::from(2)
+    let mut runs = Vec::new();
+    for dir in dirs {
+        match report::build(dir, None) {
+            Ok(summary) => runs.push(report::compare::Run {
+                name: dir.display().to_string(),
+                summary,
+            }),
+            Err(e) => {
+                eprintln!("report: --compare {}: {e:#}", dir.display());
+                return ExitCode::from(2);
+            }
         }
     }
+    print!("{}", report::compare::markdown(&runs));
+    if let Err(e) = std::fs::write(out, report::compare::html(&runs)) {
+        eprintln!("report: --out {}: {e}", out.display());
+        return ExitCode::FAILURE;
+    }
+    eprintln!("report: wrote {}", out.display());
+    ExitCode::SUCCESS
 }

@@ -35,6 +35,9 @@ pub struct Environment {
     /// What preflight found (and fixed) before the run.
     #[serde(default)]
     pub preflight: Vec<crate::preflight::Finding>,
+    /// CPU signature, microcode, hypervisor, mitigations, clock, idle states, THP.
+    #[serde(default)]
+    pub machine: super::machine::Machine,
 }
 
 impl Environment {
@@ -84,6 +87,7 @@ impl Environment {
             profile: String::new(),
             kafka: String::new(),
             preflight: Vec::new(),
+            machine: super::machine::Machine::read(),
         }
     }
 }
