@@ -127,6 +127,11 @@ pub fn online_cpus() -> usize {
     usize::try_from(n).ok().filter(|&n| n > 0).unwrap_or(1)
 }
 
+/// The CPUs online on the machine, by number.
+pub fn online_cpus_list() -> Vec<usize> {
+    (0..online_cpus()).collect()
+}
+
 /// The CPUs the calling thread may run on.
 pub fn allowed_cpus() -> Vec<usize> {
     // SAFETY: a zeroed cpu_set_t is a valid empty set; sched_getaffinity fills it.

@@ -17,11 +17,14 @@
 //! - [`host`]: the machine's limits, sysctls, cores and io_uring, read once;
 //!   [`preflight`]: what those mean for a run (and the fd limit raised) before any load.
 //! - [`layout`]: CPU layouts (`shared`, `split`) for servers vs load generator and broker.
+//! - [`calibrate`]: the machine's unit costs (syscall, epoll, io_uring NOP, loopback,
+//!   wake-up, context switch), measured once per run on the servers' cores.
 //! - [`cores`], [`usage`], [`syscalls`]: whole-core accounting, a process's CPU and
 //!   scheduler figures, syscall counting by tracepoints — what a turn measures besides
 //!   its rate.
 
 pub mod analysis;
+pub mod calibrate;
 pub mod cores;
 pub mod host;
 pub mod layout;

@@ -109,6 +109,13 @@ impl Run {
         env.kafka = kafka;
         env.cpu_layout = layout.label();
         env.preflight = pre.findings;
+        let cal = crate::calibrate::run(layout.server_cpus().as_deref());
+        eprintln!(
+            "runtime-bench: calibration ({:.1} s): {}",
+            cal.seconds,
+            calibration_line(&cal)
+        );
+        env.calibration = Some(cal);
         if env.io_uring != "available" {
             eprintln!(
                 "runtime-bench: io_uring {}; tokio-uring runs will be skipped and reported as such",
@@ -160,6 +167,22 @@ impl Run {
         }
         Ok(false)
     }
+}
+
+/// The calibration in one line: each cost, in ns and in null syscalls.
+fn calibration_line(c: &crate::calibrate::Calibration) -> String {
+    let mut parts: Vec<String> = c
+        .costs
+        .iter()
+        .map(|u| match c.in_syscalls(&u.name) {
+            Some(x) if u.name != crate::calibrate::NULL_SYSCALL => {
+                format!("{} {:.0} ns ({x:.1}x)", u.name, u.ns)
+            }
+            _ => format!("{} {:.0} ns", u.name, u.ns),
+        })
+        .collect();
+    parts.extend(c.unavailable.iter().map(|u| format!("not measured: {u}")));
+    parts.join("; ")
 }
 
 /// What the selected workloads need of the machine.

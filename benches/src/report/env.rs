@@ -38,6 +38,10 @@ pub struct Environment {
     /// CPU signature, microcode, hypervisor, mitigations, clock, idle states, THP.
     #[serde(default)]
     pub machine: super::machine::Machine,
+    /// The unit costs measured on the servers' cores before the run (`None`: runs from
+    /// before calibration).
+    #[serde(default)]
+    pub calibration: Option<crate::calibrate::Calibration>,
 }
 
 impl Environment {
@@ -88,6 +92,7 @@ impl Environment {
             kafka: String::new(),
             preflight: Vec::new(),
             machine: super::machine::Machine::read(),
+            calibration: None,
         }
     }
 }

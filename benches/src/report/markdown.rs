@@ -81,6 +81,7 @@ pub fn details(s: &Summary) -> Document {
     latency(s, &mut d);
     explain::mechanism(s, &mut d);
     explain::ring_setups(s, &mut d);
+    super::unit_costs::section(s, &mut d);
     delivery(s, &mut d);
     setup(s, &mut d);
     d
@@ -369,6 +370,8 @@ fn setup(s: &Summary, d: &mut Document) {
     if let Some(map) = env.as_object() {
         d.list(
             map.iter()
+                // The calibration has its own section.
+                .filter(|(k, _)| k.as_str() != "calibration")
                 .map(|(k, v)| Text::plain(format!("{k}: ")).then(Text::code(v.to_string())))
                 .collect(),
         );

@@ -26,6 +26,7 @@ pub mod machine;
 mod markdown;
 pub mod mechanism;
 pub mod summary;
+mod unit_costs;
 
 use std::path::Path;
 

@@ -5,6 +5,7 @@
 //! differences; criterion's rates and ratios. One [`Document`] (Markdown) and a page
 //! (`page.rs`: the same with a forest chart per workload, one row per run).
 
+mod machines;
 mod page;
 #[cfg(test)]
 mod tests;
@@ -13,6 +14,7 @@ use super::document::{Document, Table, Text};
 use super::format::human_rate;
 use super::Summary;
 use crate::analysis::{Assessment, Interval, Paired, Verdict};
+pub use machines::{differences, facts};
 pub use page::html;
 
 /// One run to compare: its name (the folder, as given) and its rebuilt summary.
@@ -90,50 +92,6 @@ pub fn intervals_overlap(s: &Summary, t: &Summary, w: &str, which: Which) -> Opt
             .filter(|p| p.confidence >= 0.95)
     };
     Some(ab(s)?.overlaps(&ab(t)?))
-}
-
-/// The facts a run's result may depend on besides the code, by name, in display order:
-/// the machine's (CPU, its microcode and mitigations, kernel, clock, idle states, ...)
-/// and the run's (layout, broker, profile, A/A).
-pub fn facts(s: &Summary) -> Vec<(&'static str, String)> {
-    let e = &s.env;
-    let m = &e.machine;
-    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".into());
-    vec![
-        ("CPU", opt(&e.cpu_model)),
-        ("CPU family/model/stepping", opt(&m.signature)),
-        ("microcode", opt(&m.microcode)),
-        ("hypervisor", opt(&m.hypervisor)),
-        ("cores", e.cores.to_string()),
-        (
-            "memory",
-            e.memory_kib
-                .map_or("—".into(), |k| format!("{} GiB", k >> 20)),
-        ),
-        ("kernel", opt(&e.kernel)),
-        ("mitigations", opt(&m.mitigations)),
-        ("clocksource", opt(&m.clocksource)),
-        ("cpuidle", opt(&m.cpuidle)),
-        ("transparent huge pages", opt(&m.thp)),
-        ("io_uring", e.io_uring.clone()),
-        ("librdkafka", e.librdkafka.clone()),
-        ("rustc", opt(&e.rustc)),
-        ("layout", e.cpu_layout.clone()),
-        ("Kafka", s.setup.kafka.clone()),
-        ("profile", s.setup.profile.clone()),
-        ("A/A run", s.setup.aa.to_string()),
-    ]
-}
-
-/// The facts in which `run` differs from `base`, as `name: base's vs run's`: a comparison
-/// across machines is marked, never silent.
-pub fn differences(base: &Summary, run: &Summary) -> Vec<String> {
-    facts(base)
-        .into_iter()
-        .zip(facts(run))
-        .filter(|((_, x), (_, y))| x != y)
-        .map(|((name, x), (_, y))| format!("{name}: {x} vs {y}"))
-        .collect()
 }
 
 /// Every workload in any run, in first-seen order.
@@ -236,22 +194,7 @@ pub fn overview(runs: &[Run]) -> Document {
     }
     d.list(diffs);
     d.heading("Machines and runs");
-    let mut t = Table::new(
-        std::iter::once(Text::plain("fact")).chain(runs.iter().map(|r| Text::code(&r.name))),
-    );
-    let all: Vec<_> = runs.iter().map(|r| facts(&r.summary)).collect();
-    for (i, (name, base_value)) in all[0].iter().enumerate() {
-        let cells = all.iter().map(|f| {
-            let v = &f[i].1;
-            if v == base_value {
-                Text::plain(v)
-            } else {
-                Text::bold(v)
-            }
-        });
-        t.row(std::iter::once(Text::plain(*name)).chain(cells));
-    }
-    d.table(t);
+    d.table(machines::table(runs));
     d
 }
 

@@ -183,3 +183,39 @@ fn interleaved_ratios_are_shown_beside_criterion_s() {
     assert!(report.contains("| w | 8 |  | 1.100 | 1.000 |"), "{report}");
     assert!(!crate::report::markdown::render(&b).contains("## The blocks behind each verdict"));
 }
+
+#[test]
+fn unit_costs_are_marked_only_where_their_ranges_part() {
+    use crate::calibrate::{Calibration, UnitCost, NULL_SYSCALL, URING_NOP};
+    let cal = |syscall: (f64, f64), nop: (f64, f64)| Calibration {
+        costs: [(NULL_SYSCALL, syscall), (URING_NOP, nop)]
+            .into_iter()
+            .map(|(name, (lo, hi))| UnitCost {
+                name: name.into(),
+                ns: (lo + hi) / 2.0,
+                min_ns: lo,
+                max_ns: hi,
+                rounds: 7,
+            })
+            .collect(),
+        ..Calibration::default()
+    };
+    let mut a = with_verdict(&SAME);
+    a.env.calibration = Some(cal((60.0, 70.0), (300.0, 400.0)));
+    let mut b = with_verdict(&SAME);
+    // The syscall is slower beyond both ranges; the NOP's ranges overlap.
+    b.env.calibration = Some(cal((120.0, 130.0), (350.0, 450.0)));
+    assert_eq!(
+        differences(&a, &b),
+        ["null syscall (getppid): 65 vs 125 ns"]
+    );
+    let md = markdown(&[run("a", a), run("b", b)]);
+    assert!(
+        md.contains("| null syscall (getppid) (calibration) | 65 ns | **125 ns** |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| io_uring NOP, submit + reap (calibration) | 350 ns | 400 ns |"),
+        "{md}"
+    );
+}
