@@ -11,6 +11,11 @@
 #   --zone ZONE           default us-central1-a
 #   --machine-type TYPE   default e2-medium (2 vCPU, 4 GB: the blog's size; shared-core, so
 #                         also try n2-standard-2 for steadier numbers)
+#   --machine-types A,B   a machine matrix: one VM per type, created and run in parallel
+#                         (each deleted afterwards, also on failure), results in
+#                         <out>/<type>/, logs in <out>/<type>.log, then one comparison page
+#                         over every type that ran (<out>/compare.html); a type that fails
+#                         (quota, no io_uring, ...) is reported and the others go on
 #   --name NAME           VM name (default runtime-bench-<date>)
 #   --profile P           quick | default | full (default: default; --local: quick)
 #   --kafka-brokers B     a Kafka cluster reachable from the VM (default: embedded broker)
@@ -26,6 +31,7 @@ mode=remote
 project=""
 zone=us-central1-a
 machine_type=e2-medium
+machine_types=""
 name="runtime-bench-$(date -u +%Y%m%d-%H%M%S)"
 profile=""
 kafka=""
@@ -42,12 +48,13 @@ while [ $# -gt 0 ]; do
     --project) need_arg "$@"; project=$2; shift ;;
     --zone) need_arg "$@"; zone=$2; shift ;;
     --machine-type) need_arg "$@"; machine_type=$2; shift ;;
+    --machine-types) need_arg "$@"; machine_types=$2; shift ;;
     --name) need_arg "$@"; name=$2; shift ;;
     --profile) need_arg "$@"; profile=$2; shift ;;
     --kafka-brokers) need_arg "$@"; kafka=$2; shift ;;
     --keep-vm) keep_vm=1 ;;
     --out) need_arg "$@"; out=$2; shift ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
   shift
@@ -125,7 +132,35 @@ remote() {
   echo "   cargo run -p runtime-bench --bin report -- --compare results/reference/dev-2core-efficiency-1 $out"
 }
 
+# One VM per machine type, in parallel: this script again per type, in the background.
+matrix() {
+  local types t i
+  IFS=, read -r -a types <<<"$machine_types"
+  [ "${#types[@]}" -gt 0 ] || die "--machine-types: no type given"
+  mkdir -p "$out"
+  local pids=()
+  for t in "${types[@]}"; do
+    local args=(--machine-type "$t" --name "$name-$t" --zone "$zone" --profile "$profile" --out "$out/$t")
+    [ -n "$project" ] && args+=(--project "$project")
+    [ -n "$kafka" ] && args+=(--kafka-brokers "$kafka")
+    [ "$keep_vm" -eq 1 ] && args+=(--keep-vm)
+    echo "== $t: $name-$t (log: $out/$t.log)"
+    "$0" "${args[@]}" >"$out/$t.log" 2>&1 &
+    pids+=("$!")
+  done
+  local ran=() failed=()
+  for i in "${!types[@]}"; do
+    if wait "${pids[$i]}"; then ran+=("$out/${types[$i]}"); else failed+=("${types[$i]}"); fi
+  done
+  echo "== ran: ${#ran[@]} of ${#types[@]} types${failed:+; FAILED: ${failed[*]} (see their logs)}"
+  if [ "${#ran[@]}" -gt 0 ]; then
+    echo "== comparing them: $out/compare.html"
+    (cd "$root" && cargo run --locked -q -p runtime-bench --bin report -- --compare "${ran[@]}" --out "$out/compare.html" >"$out/compare.md")
+  fi
+  [ "${#failed[@]}" -eq 0 ]
+}
+
 case "$mode" in
-  remote) remote ;;
+  remote) if [ -n "$machine_types" ]; then matrix; else remote; fi ;;
   local|on-vm) on_vm ;;
 esac

@@ -39,4 +39,24 @@ calls | grep -q "instances delete rb-fail" || fail "the VM was not deleted after
 calls | grep -q "instances delete" && fail "--keep-vm deleted the VM"
 [ -d "$GCLOUD_VMS/rb-keep" ] || fail "--keep-vm: the VM is gone"
 
-echo "test-remote: 3 passed, 0 failed"
+# 4. A machine matrix: one VM per type, in parallel; one type cannot be created; the
+#    others run, come back to <out>/<type>/, are deleted, and are compared on one page.
+: >"$GCLOUD_LOG"
+export CARGO_LOG="$tmp/cargo"
+if GCLOUD_FAIL_TYPE=t-bad "$root/results/gcp/run.sh" --name mx --machine-types t-1,t-bad,t-2 \
+  --out "$tmp/mx" >"$tmp/mx.log" 2>&1; then
+  fail "the matrix succeeded although one type failed"
+fi
+for t in t-1 t-2; do
+  grep -qx "profile=default" "$tmp/mx/$t/summary.md" || fail "$t: results not copied back"
+  calls | grep -q "instances delete mx-$t" || fail "$t: VM not deleted"
+done
+[ "$(calls | grep -c "instances create")" -eq 3 ] || fail "not one VM per type"
+grep -q "quota exceeded for t-bad" "$tmp/mx/t-bad.log" || fail "the failing type's log does not say why"
+grep -q "ran: 2 of 3 types; FAILED: t-bad" "$tmp/mx.log" || fail "the failure is not reported: $(cat "$tmp/mx.log")"
+left=$(find "$GCLOUD_VMS" -mindepth 1 -maxdepth 1 -name 'mx-*')
+[ -z "$left" ] || fail "VMs left behind: $left"
+grep -qF -- "--compare $tmp/mx/t-1 $tmp/mx/t-2 --out $tmp/mx/compare.html" "$CARGO_LOG" ||
+  fail "no comparison of the types that ran: $(cat "$CARGO_LOG" 2>/dev/null)"
+
+echo "test-remote: 4 passed, 0 failed"
