@@ -208,9 +208,76 @@ pub fn details(runs: &[Run]) -> Document {
     for (which, title, ratio) in Which::BOTH {
         verdict_table(&mut d, runs, &names, which, title, ratio);
     }
+    mechanism_table(&mut d, runs, &names);
     throughput_table(&mut d, runs);
     ratio_table(&mut d, runs, &names);
     d
+}
+
+/// Per workload and runtime, each run's medians per request (the "why" table's main
+/// columns) and each workload's capacity at the latency objectives: where the machines'
+/// costs went, side by side.
+fn mechanism_table(d: &mut Document, runs: &[Run], names: &[String]) {
+    let any = runs
+        .iter()
+        .flat_map(|r| &r.summary.workloads)
+        .any(|w| w.runtimes.iter().any(|r| r.mechanism.is_some()));
+    if !any {
+        return;
+    }
+    d.heading("Why, per run: the server's medians per request, and capacity");
+    d.para("Medians over each run's verdict rounds (syscalls from its mechanism round); the capacity column covers the workload's runtimes, on its first row.");
+    let mut t = Table::new([
+        "workload",
+        "run",
+        "runtime",
+        "server cores µs/req",
+        "user µs/req",
+        "system µs/req",
+        "syscalls/req",
+        "context switches/req",
+        "limit",
+        "capacity at p99 objective",
+    ]);
+    let num = |x: Option<f64>, digits: usize| x.map_or("—".into(), |v| format!("{v:.digits$}"));
+    for n in names {
+        for r in runs {
+            let Some(w) = r.summary.workload(n) else {
+                continue;
+            };
+            let capacity = super::curves::capacity_cell(&r.summary, w);
+            // The capacity cell covers the workload's runtimes: on its first row only.
+            for (i, rt) in w
+                .runtimes
+                .iter()
+                .filter(|x| x.mechanism.is_some())
+                .enumerate()
+            {
+                let m = rt.mechanism.as_ref();
+                let ctx = m.and_then(|m| Some(m.ctx_voluntary? + m.ctx_involuntary?));
+                t.row([
+                    Text::plain(n),
+                    Text::code(&r.name),
+                    Text::plain(&rt.label),
+                    Text::plain(num(m.and_then(|m| m.core_us), 2)),
+                    Text::plain(num(m.and_then(|m| m.user_us), 2)),
+                    Text::plain(num(m.and_then(|m| m.system_us), 2)),
+                    Text::plain(num(m.and_then(|m| m.syscalls), 2)),
+                    Text::plain(num(ctx, 3)),
+                    Text::plain(
+                        m.and_then(|m| m.limit)
+                            .map_or("—".into(), |l| l.label().to_string()),
+                    ),
+                    if i == 0 {
+                        capacity.clone()
+                    } else {
+                        Text::plain("")
+                    },
+                ]);
+            }
+        }
+    }
+    d.table(t);
 }
 
 /// One verdict table: per workload, each run's verdict and interval, against the base's.

@@ -219,3 +219,25 @@ fn unit_costs_are_marked_only_where_their_ranges_part() {
         "{md}"
     );
 }
+
+#[test]
+fn each_run_s_costs_per_request_side_by_side() {
+    let with = |core: f64, syscalls: f64| {
+        let mut s = with_verdict(&SAME);
+        s.workloads[0].runtimes[1].mechanism = Some(crate::report::mechanism::Mechanism {
+            core_us: Some(core),
+            syscalls: Some(syscalls),
+            ..Default::default()
+        });
+        s
+    };
+    let md = markdown(&[run("amd", with(8.11, 0.17)), run("xeon", with(9.5, 0.2))]);
+    assert!(
+        md.contains("| w | `amd` | tokio-uring | 8.11 | — | — | 0.17 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| w | `xeon` | tokio-uring | 9.50 | — | — | 0.20 |"),
+        "{md}"
+    );
+}
