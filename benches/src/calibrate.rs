@@ -153,15 +153,20 @@ fn measure_all() -> (Vec<UnitCost>, Vec<String>) {
 }
 
 /// One turn of `op`, repeated until it has run ~[`TURN`]; ns per operation. `batch`
-/// carries the repetitions that fill a turn from one round to the next.
+/// carries the repetitions that fill a turn from one round to the next; a turn that runs
+/// far past [`TURN`] (the op slowed down since the batch was sized) is cut short.
 fn turn(op: &mut Op, batch: &mut u64) -> std::io::Result<f64> {
     let t = Instant::now();
-    let mut done = 0;
-    for _ in 0..*batch {
+    let (mut done, mut calls) = (0, 0u64);
+    while calls < *batch {
         done += op()?;
+        calls += 1;
+        if calls % 64 == 0 && t.elapsed() > TURN * 20 {
+            break;
+        }
     }
     let took = t.elapsed();
-    let per_call = took.as_secs_f64() / *batch as f64;
+    let per_call = took.as_secs_f64() / calls.max(1) as f64;
     *batch = ((TURN.as_secs_f64() / per_call.max(1e-9)) as u64).clamp(1, 10_000_000);
     Ok(took.as_nanos() as f64 / done.max(1) as f64)
 }
@@ -237,13 +242,16 @@ fn uring_nop(per_submit: u32) -> std::io::Result<Op> {
     }))
 }
 
-/// A connected loopback TCP pair (no Nagle).
+/// A connected loopback TCP pair (no Nagle); the measuring side `a` gives up on a read or
+/// write after 5 s (an echo that died is an error, not a hang).
 fn tcp_pair() -> std::io::Result<(TcpStream, TcpStream)> {
     let l = TcpListener::bind("127.0.0.1:0")?;
     let a = TcpStream::connect(l.local_addr()?)?;
     let (b, _) = l.accept()?;
     a.set_nodelay(true)?;
     b.set_nodelay(true)?;
+    a.set_read_timeout(Some(Duration::from_secs(5)))?;
+    a.set_write_timeout(Some(Duration::from_secs(5)))?;
     Ok((a, b))
 }
 
@@ -266,6 +274,7 @@ fn tcp_round_trip() -> std::io::Result<Op> {
 
 fn tcp_copy() -> std::io::Result<Op> {
     let (mut a, mut b) = tcp_pair()?;
+    b.set_read_timeout(Some(Duration::from_secs(5)))?;
     let out = vec![7u8; 16 << 10];
     let mut back = vec![0u8; 16 << 10];
     Ok(Box::new(move || {
