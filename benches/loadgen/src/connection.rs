@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 use super::ids::{next_stream, StreamRecorder, ID_LEN};
 use super::measurements::{ErrorKind, Stats};
 use super::net::{connect, source_addr};
-use super::pacer::Pacer;
+use super::pacer::SlotClock;
 use super::response;
 use super::shared::Shared;
 use super::Mode;
@@ -29,6 +29,9 @@ pub(super) struct Connection {
     /// The connection's number over all threads: staggers open-loop slots and source
     /// addresses.
     pub index: usize,
+    /// Open loop: the thread's slot clock and this connection's number on it (`None` in a
+    /// closed loop, or when the thread could not make a timer).
+    pub clock: Option<(Rc<SlotClock>, usize)>,
     /// An open keep-alive connection from the last run, if any.
     pub stream: Option<TcpStream>,
     /// The thread's measurements, shared by its connections (one thread: no locks).
@@ -44,11 +47,12 @@ impl Connection {
             shared: sh,
             thread: t,
             index: k,
+            clock,
             mut stream,
             stats,
             last,
         } = self;
-        work(sh, t, k, &mut stream, &stats, &last).await;
+        work(sh, t, k, clock, &mut stream, &stats, &last).await;
         stream
     }
 }
@@ -58,6 +62,7 @@ async fn work(
     sh: Arc<Shared>,
     t: usize,
     k: usize,
+    clock: Option<(Rc<SlotClock>, usize)>,
     stream: &mut Option<TcpStream>,
     stats: &Rc<RefCell<Stats>>,
     last: &Rc<RefCell<Option<Instant>>>,
@@ -69,34 +74,31 @@ async fn work(
     let measure_from = sh.measure_from();
     let deadline = sh.deadline();
     let since = |i: Instant| i.saturating_duration_since(measure_from);
-    // Open loop: this connection's share of the rate, its first slot staggered by k.
+    // Open loop: this connection's share of the rate, one slot per window of `depth`
+    // requests (one request but when pipelining), its first slot staggered by k.
     let interval = cfg
         .rate
-        .map(|rate| Duration::from_secs_f64(cfg.connections as f64 / rate));
+        .map(|rate| Duration::from_secs_f64((cfg.connections * depth) as f64 / rate));
     let mut next_slot = sh.start()
         + cfg.rate.map_or(Duration::ZERO, |rate| {
-            Duration::from_secs_f64(k as f64 / rate)
+            Duration::from_secs_f64((k * depth) as f64 / rate)
         });
-    let mut pacer = match interval.map(|_| Pacer::new()).transpose() {
-        Ok(p) => p,
-        Err(e) => {
-            // Without a timer there is no schedule: counted as an error (so the run is
-            // not clean) and this connection sends nothing.
-            eprintln!("loadgen: connection {k}: no timer for the schedule: {e}");
-            stats
-                .borrow_mut()
-                .error(ErrorKind::of(&e), 1, Duration::ZERO);
-            return;
-        }
-    };
+    if interval.is_some() && clock.is_none() {
+        // Without a timer there is no schedule: counted as an error (so the run is not
+        // clean) and this connection sends nothing. The thread said why.
+        stats
+            .borrow_mut()
+            .error(ErrorKind::Other, 1, Duration::ZERO);
+        return;
+    }
     let mut stamped = Stamped::new(&sh, stats);
     // When this connection was last free to send (its last answer, or the start).
     let mut free = sh.start();
     let mut rbuf = BytesMut::with_capacity(16 * 1024);
     let mut src_turn = k;
     loop {
-        let intended = match (interval, pacer.as_mut()) {
-            (Some(iv), Some(p)) => {
+        let intended = match (interval, clock.as_ref()) {
+            (Some(iv), Some((clock, waiter))) => {
                 let slot = next_slot;
                 next_slot += iv;
                 if deadline.is_some_and(|d| slot >= d) {
@@ -104,7 +106,7 @@ async fn work(
                 }
                 // A failed wait (the reactor is gone: the run is being torn down) sends
                 // at once; the lag it causes is recorded as the load generator's.
-                let _ = p.until(slot).await;
+                let _ = clock.until(*waiter, slot).await;
                 Some(slot)
             }
             _ => None,
@@ -126,7 +128,7 @@ async fn work(
         if let (Some(slot), true) = (intended, measured) {
             stats
                 .borrow_mut()
-                .sent_on_schedule(since(slot), since(free), since(now));
+                .sent_on_schedule(since(slot), since(free), since(now), n as u64);
         }
         progress.sent.fetch_add(n as u64, Relaxed);
         if stream.is_none() {
@@ -137,12 +139,7 @@ async fn work(
                     *stream = Some(s);
                 }
                 Err(e) => {
-                    let kind = ErrorKind::of(&e);
-                    if measured {
-                        stats
-                            .borrow_mut()
-                            .error(kind, n as u64, since(Instant::now()));
-                    }
+                    record_error(stats, measured, ErrorKind::of(&e), n, since(Instant::now()));
                     progress.finished.fetch_add(n as u64, Relaxed);
                     // Do not spin on a refused or exhausted address.
                     tokio::time::sleep(Duration::from_millis(10)).await;
@@ -173,6 +170,8 @@ async fn work(
                         .borrow_mut()
                         .response(status, done - send_at, done - now, since(done));
                     *last.borrow_mut() = Some(done);
+                } else {
+                    stats.borrow_mut().warmup.answer(status);
                 }
                 answered.set(answered.get() + 1);
                 progress.finished.fetch_add(1, Relaxed);
@@ -259,8 +258,13 @@ fn record_error(
     n: usize,
     at: Duration,
 ) {
-    if measured && n > 0 {
+    if n == 0 {
+        return;
+    }
+    if measured {
         stats.borrow_mut().error(kind, n as u64, at);
+    } else {
+        stats.borrow_mut().warmup.errors += n as u64;
     }
 }
 

@@ -6,10 +6,10 @@
 //!   the connections; request bytes built once; no allocation per request.
 //! - One work loop (`connection.rs`) for every mode: [`Mode`] sets pipeline depth and whether a
 //!   connection is reused; [`RunConfig::rate`] sets pacing: closed loop, or an open-loop
-//!   schedule (keep-alive or connection per request) whose latency is measured from each
-//!   request's intended send time, as wrk2 does, beside the uncorrected service time.
-//!   Slots are kept by a timerfd per connection (`pacer.rs`): tokio's timers tick in whole
-//!   milliseconds, which would add the load generator's own delay to sub-ms latencies.
+//!   schedule (any mode; pipelined sends a window per slot) whose latency is measured from
+//!   each request's intended send time, as wrk2 does, beside the uncorrected service time.
+//!   Slots are kept by one timerfd per load thread (`pacer.rs`): tokio's timers tick in
+//!   whole milliseconds, which would add the load generator's own delay to sub-ms latencies.
 //! - Bounded: by requests and/or duration, and always by `time_limit`; a watchdog ends a run
 //!   that makes no progress for `stall_timeout` with a [`LoadError::Stalled`] carrying the
 //!   report and the server's fd count and socket states.
@@ -42,6 +42,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 pub use load_report::{Latency, LoadReport, Schedule, Stall};
+pub use measurements::WarmUp;
 pub use session::{run, Session};
 
 /// Every load-generator thread's name starts with this (`loadgen-0`, ...): CPU accounting
@@ -246,9 +247,6 @@ impl RunConfig {
             (Some(rate), _) if !(rate.is_finite() && rate > 0.0) => {
                 return bad("--rate must be a positive number of requests per second")
             }
-            (Some(_), Mode::Pipelined { .. }) => return bad(
-                "--rate (open loop) works with --mode closed or conn-per-request, not pipelined",
-            ),
             _ => {}
         }
         if self.source_addrs == 0 {
@@ -323,11 +321,8 @@ mod tests {
             .contains("--rate"));
         c.rate = Some(100.0);
         c.mode = Mode::Pipelined { depth: 4 };
-        assert!(c
-            .validate()
-            .expect_err("paced pipelining")
-            .to_string()
-            .contains("--rate"));
+        c.validate()
+            .expect("paced pipelining: a window of --depth requests per slot");
         c.rate = None;
         c.mode = Mode::Pipelined { depth: 0 };
         assert!(c

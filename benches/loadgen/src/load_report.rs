@@ -19,7 +19,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use super::ids::{Ids, StreamRecorder};
-use super::measurements::{ErrorKind, Stats};
+use super::measurements::{ErrorKind, Stats, WarmUp};
 use super::server_facts::ServerFacts;
 use super::{Mode, RunConfig};
 
@@ -165,6 +165,10 @@ pub struct LoadReport {
     /// requests carried no ids). With the topic, enough to verify the run afterwards.
     #[serde(default)]
     pub ids: Option<Ids>,
+    /// What the warm-up's requests got (not in any figure above; a delivery check counts
+    /// them).
+    #[serde(default)]
+    pub warmup: WarmUp,
 }
 
 fn kind_name(k: ErrorKind) -> String {
@@ -240,6 +244,7 @@ impl LoadReport {
             ids: cfg
                 .carries_ids()
                 .then(|| Ids::of(s.ids.iter().map(StreamRecorder::finish).collect())),
+            warmup: s.warmup,
         }
     }
 
@@ -348,6 +353,14 @@ impl LoadReport {
             }
         )?;
         writeln!(w, "connections opened: {}", self.connects)?;
+        let wu = &self.warmup;
+        if wu.answered + wu.errors > 0 {
+            writeln!(
+                w,
+                "warm-up (not measured): {} answers ({} 2xx), {} errors",
+                wu.answered, wu.ok, wu.errors
+            )?;
+        }
         match &self.ids {
             Some(ids) => writeln!(
                 w,

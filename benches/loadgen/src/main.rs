@@ -50,8 +50,8 @@ struct Args {
     warmup: Duration,
     /// Open loop: requests per second in total, sent on schedule whether or not earlier
     /// answers came back; latency from each request's intended send time (corrected for
-    /// coordinated omission) beside the uncorrected service time. With --mode closed
-    /// (keep-alive) or conn-per-request.
+    /// coordinated omission) beside the uncorrected service time. Any mode: pipelined
+    /// sends a window of --depth requests per slot.
     #[arg(long)]
     rate: Option<f64>,
     /// Requests per write (--mode pipelined).

@@ -79,6 +79,37 @@ pub struct Stats {
     /// Each connection's ids in this run (`crate::ids`), warm-up included: every request
     /// sent reaches the server, measured or not.
     pub ids: Vec<crate::ids::StreamRecorder>,
+    /// What the warm-up's requests got: not measured, but sent (a delivery check counts
+    /// them).
+    pub warmup: WarmUp,
+}
+
+/// The warm-up's answers and errors, counted but not measured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WarmUp {
+    pub answered: u64,
+    /// Of `answered`, 2xx.
+    pub ok: u64,
+    /// Of `answered`, 503.
+    pub refused: u64,
+    /// Requests that got no answer.
+    pub errors: u64,
+}
+
+impl WarmUp {
+    /// An answer with `status` during the warm-up.
+    pub fn answer(&mut self, status: u16) {
+        self.answered += 1;
+        self.ok += u64::from((200..300).contains(&status));
+        self.refused += u64::from(status == 503);
+    }
+
+    fn add(&mut self, o: &WarmUp) {
+        self.answered += o.answered;
+        self.ok += o.ok;
+        self.refused += o.refused;
+        self.errors += o.errors;
+    }
 }
 
 impl Default for Stats {
@@ -95,6 +126,7 @@ impl Default for Stats {
             timeline: Vec::new(),
             connects: 0,
             ids: Vec::new(),
+            warmup: WarmUp::default(),
         }
     }
 }
@@ -117,13 +149,14 @@ impl Stats {
         self.second(at).0 += 1;
     }
 
-    /// Open loop: a measured request intended for `slot` went out at `sent`; its connection
-    /// was free from `free` on. Times since measuring started.
-    pub fn sent_on_schedule(&mut self, slot: Duration, free: Duration, sent: Duration) {
+    /// Open loop: `n` measured requests (a pipelined window, else one) intended for `slot`
+    /// went out at `sent`; their connection was free from `free` on. Times since measuring
+    /// started.
+    pub fn sent_on_schedule(&mut self, slot: Duration, free: Duration, sent: Duration, n: u64) {
         self.lag
-            .saturating_record(micros(sent.saturating_sub(slot)));
+            .saturating_record_n(micros(sent.saturating_sub(slot)), n);
         self.client_lag
-            .saturating_record(micros(sent.saturating_sub(slot.max(free))));
+            .saturating_record_n(micros(sent.saturating_sub(slot.max(free))), n);
         self.last_slot = self.last_slot.max(slot);
         self.last_send = self.last_send.max(sent);
     }
@@ -158,6 +191,7 @@ impl Stats {
         }
         self.connects += other.connects;
         self.ids.extend(other.ids.iter().cloned());
+        self.warmup.add(&other.warmup);
     }
 
     pub fn responses(&self) -> u64 {
@@ -212,8 +246,21 @@ mod tests {
             Duration::from_millis(10),
             Duration::from_millis(12),
             Duration::from_millis(13),
+            4,
         );
+        c.warmup.answer(202);
+        c.warmup.answer(503);
         a.merge(&c);
+        assert_eq!(a.lag.len(), 4, "a window of 4 requests, one slot");
+        assert_eq!(
+            a.warmup,
+            WarmUp {
+                answered: 2,
+                ok: 1,
+                refused: 1,
+                errors: 0
+            }
+        );
         assert_eq!(
             a.lag.max(),
             a.lag.highest_equivalent(3000),

@@ -21,7 +21,7 @@ use super::connection::Connection;
 use super::load_report::LoadReport;
 use super::measurements::Stats;
 use super::net::{connect, idle_and_open};
-use super::pacer::tighten_timer_slack;
+use super::pacer::{tighten_timer_slack, SlotClock};
 use super::shared::{Progress, Shared};
 use super::watchdog::watch;
 use super::{LoadError, Mode, RunConfig};
@@ -127,11 +127,17 @@ impl Session {
         self.run_with(cfg)
     }
 
-    /// One open-loop run of `duration` at `rate` requests/s over the session's
-    /// connections (whatever its configured pacing).
-    pub fn run_paced(&mut self, rate: f64, duration: Duration) -> Result<LoadReport, LoadError> {
+    /// One open-loop run at `rate` requests/s over the session's connections (whatever its
+    /// configured pacing): `warmup` unmeasured, then `duration` measured, one schedule.
+    pub fn run_paced(
+        &mut self,
+        rate: f64,
+        warmup: Duration,
+        duration: Duration,
+    ) -> Result<LoadReport, LoadError> {
         let mut cfg = self.cfg.clone();
         cfg.rate = Some(rate);
+        cfg.warmup = warmup;
         cfg.requests = None;
         cfg.duration = Some(duration);
         self.run_with(cfg)
@@ -260,6 +266,20 @@ fn thread_main(
         let local = tokio::task::LocalSet::new();
         let mut abort = shared.abort.subscribe();
         local.block_on(&rt, async {
+            // Open loop: one timer for the thread's connections, driven by its own task.
+            let clock = shared
+                .cfg
+                .rate
+                .and_then(|_| match SlotClock::new(streams.len()) {
+                    Ok(c) => {
+                        tokio::task::spawn_local(c.clone().drive());
+                        Some(c)
+                    }
+                    Err(e) => {
+                        eprintln!("loadgen: load thread {t}: no timer for the schedule: {e}");
+                        None
+                    }
+                });
             let tasks: Vec<_> = streams
                 .iter_mut()
                 .enumerate()
@@ -269,6 +289,7 @@ fn thread_main(
                             shared: shared.clone(),
                             thread: t,
                             index: first + i,
+                            clock: clock.clone().map(|c| (c, i)),
                             stream: s.take(),
                             stats: stats.clone(),
                             last: last.clone(),

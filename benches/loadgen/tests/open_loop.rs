@@ -1,6 +1,7 @@
 //! The load generator's open loop against a tiny in-test server: it keeps to its schedule,
 //! and its corrected latency shows a server's pause (coordinated omission) where service
-//! time does not.
+//! time does not; a warm-up shares its schedule and connections; a pipelined slot sends a
+//! window.
 
 mod support;
 
@@ -125,4 +126,58 @@ fn a_fixed_delay_shows_in_both_latencies() {
             "corrected {corrected:?} below uncorrected {service:?}"
         );
     }
+}
+
+#[test]
+fn a_warm_up_runs_on_the_same_schedule_and_is_counted_apart() {
+    // 2000/s: 0.5 s of warm-up then 1 s measured, over the same connections and one
+    // schedule. The warm-up's answers are in no figure, but counted: with the measured
+    // ones they are every request the server answered.
+    let server = TinyServer::start(u64::MAX, 0);
+    let mut c = config(server.addr, Mode::Closed);
+    c.rate = Some(2000.0);
+    c.requests = None;
+    c.warmup = Duration::from_millis(500);
+    c.duration = Some(Duration::from_secs(1));
+    let r = loadgen::run(&c).expect("run");
+    let w = r.warmup;
+    assert!(
+        (r.completed as f64 - 2000.0).abs() <= 40.0,
+        "{} measured answers for 2000 intended",
+        r.completed
+    );
+    assert!(
+        (w.answered as f64 - 1000.0).abs() <= 40.0,
+        "{} warm-up answers for 1000 intended",
+        w.answered
+    );
+    assert_eq!((w.ok, w.errors), (w.answered, 0), "{w:?}");
+    assert_eq!(server.answered(), r.completed + w.answered);
+    let ids = r.ids.expect("ids");
+    assert_eq!(ids.answered_2xx(), r.ok + w.ok);
+    // No connection opened for the measured part: the warm-up's were reused.
+    assert_eq!(r.connects, c.connections as u64);
+}
+
+#[test]
+fn a_pipelined_open_loop_sends_a_window_per_slot() {
+    // 2000 requests/s in windows of 4: 500 slots a second over 8 connections.
+    let server = TinyServer::start(u64::MAX, 0);
+    let mut c = config(server.addr, Mode::Pipelined { depth: 4 });
+    c.rate = Some(2000.0);
+    c.requests = None;
+    c.duration = Some(Duration::from_secs(1));
+    let r = loadgen::run(&c).expect("run");
+    assert!(
+        (r.completed as f64 - 2000.0).abs() <= 40.0,
+        "{} answers for 2000 intended",
+        r.completed
+    );
+    assert_eq!(r.completed % 4, 0, "whole windows only");
+    let sc = r.schedule.expect("schedule");
+    assert_eq!(
+        sc.sent, r.completed,
+        "every request of a window is on the schedule"
+    );
+    assert!(!sc.fell_behind, "{sc:?}");
 }

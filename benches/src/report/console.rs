@@ -66,10 +66,6 @@ pub fn print(summary: &Summary, results: &Path, criterion_index: &Path) {
                 a.verdict.efficiency_text(),
                 floor(a.noise_floor)
             ),
-            _ if !w.spec.paceable() => println!(
-                "  {:<26} not paced (pipelined: the load generator sends a window per connection)",
-                w.spec.name
-            ),
             _ => println!("  {:<26} not measured", w.spec.name),
         }
     }

@@ -8,6 +8,7 @@ use super::format::{fmt_us, human_rate};
 use super::summary::{RuntimeResult, WorkloadResult};
 use super::Summary;
 use crate::analysis::capacity::Capacity;
+use crate::results::CurvePoint;
 
 /// The objectives of the run (µs).
 pub fn objectives(s: &Summary) -> Vec<u64> {
@@ -69,9 +70,13 @@ pub fn section(s: &Summary, d: &mut Document) {
     d.heading("Latency under a fixed load: open-loop curves");
     let plan = s.setup.curves.as_ref();
     d.para(format!(
-        "Each point is an open-loop pass: requests sent on a fixed schedule at the offered rate whether or not earlier answers came back, {} measured after {} of warm-up on the same schedule, at fractions ({}) of a base rate: the lower runtime's median rate in this workload's interleaved rounds. At each rate the runtimes ran back to back, in alternating order. Corrected latency is measured from each request's intended send time (what a client with that arrival rate would see; wrk2's correction for coordinated omission); uncorrected is the service time from the actual send. “Load generator's delay” is the part of the wait the load generator caused itself (its connection was free, it was late to send); “load side CPU” is how busy the load generator's and embedded broker's cores were (the keep-awake spinners excluded): near 100 % the point measures the client too. A point that fell more than 1 % of its length behind its schedule, or had errors, is marked and not read as the server's latency at that rate. Cores were {} during the passes.",
-        plan.map_or("—".into(), |p| format!("{:.1} s", p.duration.as_secs_f64())),
-        plan.map_or("—".into(), |p| format!("{:.2} s", p.warmup.as_secs_f64())),
+        "Each point is measured in open-loop passes: requests sent on a fixed schedule at the offered rate whether or not earlier answers came back, {}, at fractions ({}) of a base rate: the lower runtime's median rate in this workload's interleaved rounds. At each rate the runtimes ran back to back, in alternating order (A B B A, then B A A B at the next rate); a point's percentiles are of all its passes' answers, and “p99 by pass” shows how far the passes differed. Corrected latency is measured from each request's intended send time (what a client with that arrival rate would see; wrk2's correction for coordinated omission); uncorrected is the service time from the actual send. “Load generator's delay” is the part of the wait the load generator caused itself (its connection was free, it was late to send); “load side CPU” is how busy the load generator's and embedded broker's cores were (the keep-awake spinners excluded): near 100 % the point measures the client too. A point that fell more than 1 % of its length behind its schedule, or had errors, is marked and not read as the server's latency at that rate. Cores were {} during the passes.",
+        plan.map_or("—".into(), |p| format!(
+            "{} × {:.1} s measured per runtime, each pass after {:.2} s of warm-up in the same run (same schedule and connections, no pause between)",
+            p.passes,
+            p.duration.as_secs_f64(),
+            p.warmup.as_secs_f64()
+        )),
         plan.map_or("—".into(), |p| p
             .fractions
             .iter()
@@ -146,6 +151,7 @@ fn points_table(w: &WorkloadResult, d: &mut Document) {
         "p50",
         "p90",
         "p99",
+        "p99 by pass",
         "p99.9",
         "max",
         "load generator's delay p99",
@@ -171,6 +177,7 @@ fn points_table(w: &WorkloadResult, d: &mut Document) {
                 pair(p.corrected.p50, p.uncorrected.p50),
                 pair(p.corrected.p90, p.uncorrected.p90),
                 pair(p.corrected.p99, p.uncorrected.p99),
+                by_pass(p),
                 pair(p.corrected.p999, p.uncorrected.p999),
                 pair(p.corrected.max, p.uncorrected.max),
                 p.schedule.client_lag_us.p99.to_string(),
@@ -188,11 +195,29 @@ fn points_table(w: &WorkloadResult, d: &mut Document) {
     d.table(t);
 }
 
+/// Each pass's corrected p99 in the order run, and the spread: `980 · 1120 (±7 %)`.
+fn by_pass(p: &CurvePoint) -> String {
+    let p99s: Vec<String> = p
+        .passes
+        .iter()
+        .map(|x| x.corrected.p99.to_string())
+        .collect();
+    match p.p99_spread() {
+        Some((lo, hi)) if lo > 0 => format!(
+            "{} (±{:.0} %)",
+            p99s.join(" · "),
+            (hi - lo) as f64 / (hi + lo) as f64 * 100.0
+        ),
+        _ if p99s.is_empty() => "—".into(),
+        _ => p99s.join(" · "),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::report::summary::{test_summary, RunSetup, SCHEMA};
-    use crate::results::{Curve, CurvePoint};
+    use crate::results::{Curve, CurvePass};
     use crate::runtime::Runtime;
     use crate::workload::{catalogue, Profile};
     use loadgen::{Latency, Schedule};
@@ -231,6 +256,15 @@ mod tests {
             steal: None,
             load_share: Some(0.5),
             hgrm: Vec::new(),
+            passes: [9, 11]
+                .map(|tenths| CurvePass {
+                    achieved: 10_000.0 * fraction,
+                    corrected: lat(p99 * tenths / 10),
+                    own_delay_p99: 10,
+                    load_share: Some(0.5),
+                    cpu_us_per_request: Some(20.0),
+                })
+                .to_vec(),
         }
     }
 
@@ -293,6 +327,10 @@ mod tests {
         assert!(
             md.contains("2000 / 1000"),
             "corrected / uncorrected side by side: {md}"
+        );
+        assert!(
+            md.contains("1800 · 2200 (±10 %)"),
+            "each pass's p99 and their spread: {md}"
         );
         let svg = super::super::curve_chart::charts(&s);
         assert_eq!(svg.matches("<svg").count(), 1);

@@ -106,7 +106,7 @@ pub struct WorkloadResult {
     #[serde(default)]
     pub assessment: Option<Assessment>,
     /// The efficiency verdict (server cores' CPU per request at one offered rate for
-    /// every runtime), and that rate, req/s (`None`: not paced, e.g. pipelined).
+    /// every runtime), and that rate, req/s (`None`: not measured).
     #[serde(default)]
     pub efficiency: Option<Assessment>,
     #[serde(default)]

@@ -39,6 +39,25 @@ pub struct CurvePoint {
     /// The point's histograms, relative to the runtime's raw folder: `.hgrm` corrected and
     /// uncorrected (the interval log beside them holds both, whole).
     pub hgrm: Vec<String>,
+    /// Each measured pass at this rate, in the order run (empty in runs from before points
+    /// were measured more than once). The point's percentiles are of all passes' answers
+    /// together; its schedule, load side and own delay are the worst pass's.
+    #[serde(default)]
+    pub passes: Vec<CurvePass>,
+}
+
+/// One measured pass of a curve point: its own figures, to show how far passes at one rate
+/// differ.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CurvePass {
+    /// Answers/s over the pass's measured span.
+    pub achieved: f64,
+    /// Corrected latency, µs.
+    pub corrected: Latency,
+    /// The load generator's own delay p99, µs.
+    pub own_delay_p99: u64,
+    pub load_share: Option<f64>,
+    pub cpu_us_per_request: Option<f64>,
 }
 
 /// A point whose load generator's own delay (p99) is more than this share of the point's
@@ -74,6 +93,14 @@ impl CurvePoint {
                 "the load generator's own delay (p99 {own} µs) is more than a quarter of the point's p99 ({p99} µs): the latency is partly the client's"
             )
         })
+    }
+
+    /// The lowest and highest corrected p99 over the point's passes (with two or more).
+    pub fn p99_spread(&self) -> Option<(u64, u64)> {
+        let p99s = self.passes.iter().map(|p| p.corrected.p99);
+        let lo = p99s.clone().min()?;
+        let hi = p99s.max()?;
+        (self.passes.len() >= 2).then_some((lo, hi))
     }
 
     /// Why the point does not show the server's latency at its rate, if it does not.

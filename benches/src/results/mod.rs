@@ -26,7 +26,7 @@ use anyhow::{Context, Result};
 use crate::runtime::Runtime;
 use crate::workload::{Profile, Spec};
 pub use criterion::{criterion_estimate, criterion_interval, interval_from};
-pub use curve::{Curve, CurvePoint};
+pub use curve::{Curve, CurvePass, CurvePoint};
 pub use sample::{assess_efficiency, assess_rounds, limits, rates_by_block, RoundSample};
 pub use verify::{verify, Evidence, Exit, Landed, Verification};
 
@@ -138,13 +138,15 @@ impl std::ops::AddAssign for Tally {
 }
 
 impl Tally {
+    /// A run's answers, its warm-up's included: every request it sent reached the server.
     pub fn add(&mut self, r: &loadgen::LoadReport) {
+        let w = &r.warmup;
         self.runs += 1;
-        self.answered += r.completed;
-        self.ok += r.ok;
-        self.non_2xx += r.non_2xx();
-        self.refused += r.statuses.get(&503).copied().unwrap_or(0);
-        self.errors += r.errors_total();
+        self.answered += r.completed + w.answered;
+        self.ok += r.ok + w.ok;
+        self.non_2xx += r.non_2xx() + (w.answered - w.ok);
+        self.refused += r.statuses.get(&503).copied().unwrap_or(0) + w.refused;
+        self.errors += r.errors_total() + w.errors;
         self.stalls += u64::from(r.stall.is_some());
     }
 }

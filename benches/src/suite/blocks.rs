@@ -75,7 +75,7 @@ pub(super) fn run(
             let measured = match purpose {
                 Purpose::Efficiency { rate } => s
                     .warm_paced(rate, timing.turn_warm_up)
-                    .then(|| s.paced_run(rate, timing.turn))
+                    .then(|| s.paced_run(rate, Duration::ZERO, timing.turn))
                     .flatten(),
                 _ => s
                     .warm(timing.turn_warm_up)

@@ -91,7 +91,7 @@ pub fn run_workload(
             .filter_map(|(slot, s)| Some((&mut slot.raw, s.as_mut()?)))
             .collect();
         let mut ok = blocks::run(&mut live, block, opts.seed, &timing, Purpose::Verdict);
-        if block == 0 && spec.paceable() {
+        if block == 0 {
             efficiency_rate = blocks::efficiency_rate(&live, opts.rules.efficiency_load);
         }
         if let (true, Some(rate)) = (ok, efficiency_rate) {

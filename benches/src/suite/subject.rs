@@ -23,7 +23,12 @@ use loadgen::{self, LoadError, RunConfig, Session, Workload};
 enum Pass {
     Requests(u64),
     Closed(Duration),
-    Open { rate: f64, duration: Duration },
+    /// `warmup` first, on the same schedule and connections, counted but not measured.
+    Open {
+        rate: f64,
+        warmup: Duration,
+        duration: Duration,
+    },
 }
 
 /// One runtime's server process under test (one block's life), with its load-generator
@@ -191,7 +196,14 @@ impl Subject {
     /// An unmeasured paced pass at `rate` (an efficiency turn's warm-up): the server
     /// reaches the turn's steady state, not a closed loop's queues.
     pub(super) fn warm_paced(&mut self, rate: f64, duration: Duration) -> bool {
-        self.failure.is_none() && self.load(Pass::Open { rate, duration }).is_some()
+        self.failure.is_none()
+            && self
+                .load(Pass::Open {
+                    rate,
+                    warmup: Duration::ZERO,
+                    duration,
+                })
+                .is_some()
     }
 
     /// One criterion sample: `iters` requests, timed by the load generator.
@@ -222,14 +234,20 @@ impl Subject {
         self.measured(Pass::Closed(duration))
     }
 
-    /// An open-loop run of `duration` at `rate` (a latency curve's point), with what the
-    /// server used over it.
+    /// An open-loop run of `duration` at `rate` after `warmup` on the same schedule (an
+    /// efficiency turn, a latency curve's pass), with what the server used over it. The
+    /// CPU figures cover the whole run, warm-up included (as do `answered` and `wall_s`).
     pub(super) fn paced_run(
         &mut self,
         rate: f64,
+        warmup: Duration,
         duration: Duration,
     ) -> Option<(loadgen::LoadReport, RoundSample)> {
-        self.measured(Pass::Open { rate, duration })
+        self.measured(Pass::Open {
+            rate,
+            warmup,
+            duration,
+        })
     }
 
     fn measured(&mut self, pass: Pass) -> Option<(loadgen::LoadReport, RoundSample)> {
@@ -299,7 +317,7 @@ impl Subject {
         let share = |cpu: Duration, cores: usize| cpu.as_secs_f64() / (wall * cores.max(1) as f64);
         let sample = RoundSample {
             rate: report.rate,
-            answered: report.completed,
+            answered: report.completed + report.warmup.answered,
             wall_s: wall,
             server_user_s: server.map(|u| u.user.as_secs_f64()),
             server_system_s: server.map(|u| u.system.as_secs_f64()),
@@ -333,7 +351,11 @@ impl Subject {
         let result = match pass {
             Pass::Requests(n) => self.session.run(Some(n), None),
             Pass::Closed(d) => self.session.run(None, Some(d)),
-            Pass::Open { rate, duration } => self.session.run_paced(rate, duration),
+            Pass::Open {
+                rate,
+                warmup,
+                duration,
+            } => self.session.run_paced(rate, warmup, duration),
         };
         match result {
             Ok(r) => {

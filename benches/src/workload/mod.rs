@@ -59,9 +59,9 @@ impl Spec {
         }
     }
 
-    /// Adds a latency curve (open loop sends one request per slot: not for pipelining).
+    /// Adds a latency curve.
     fn with_curve(mut self) -> Self {
-        self.curve = self.paceable();
+        self.curve = true;
         self
     }
 
@@ -76,12 +76,6 @@ impl Spec {
     }
 
     /// Every flag the workload gives its servers (besides listen, brokers, topic, threads).
-    /// An open loop can pace it (the efficiency rounds, latency curves): not pipelined,
-    /// whose load generator sends a window of requests per connection at a time.
-    pub fn paceable(&self) -> bool {
-        !matches!(self.mode, Mode::Pipelined { .. })
-    }
-
     pub fn server_flags(&self) -> Vec<String> {
         let mut flags = self.server_args.clone();
         if self.sink == SinkKind::Null {
@@ -155,7 +149,7 @@ pub fn catalogue(profile: Profile) -> Vec<Spec> {
             )
             .sink(SinkKind::Null),
         );
-        // A latency curve wherever open-loop pacing applies.
+        // A latency curve for every workload.
         v = v.into_iter().map(Spec::with_curve).collect();
         // Was io_uring given a fair chance? Tuned rings beside the default one.
         for s in &mut v {
@@ -232,9 +226,7 @@ mod tests {
             ]
         );
         let full = catalogue(Profile::Full);
-        assert!(full
-            .iter()
-            .all(|s| s.curve != matches!(s.mode, Mode::Pipelined { .. })));
+        assert!(full.iter().all(|s| s.curve));
     }
 
     #[test]
