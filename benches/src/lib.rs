@@ -21,7 +21,7 @@
 //!   wake-up, context switch), measured once per run on the servers' cores.
 //! - [`cores`], [`usage`], [`syscalls`]: whole-core accounting, a process's CPU and
 //!   scheduler figures, syscall counting by tracepoints — what a turn measures besides
-//!   its rate.
+//!   its rate; [`sampling`]: CPU profiles (flame graphs) of a server under load.
 
 pub mod analysis;
 pub mod calibrate;
@@ -33,6 +33,7 @@ pub mod report;
 pub mod results;
 pub mod run;
 pub mod runtime;
+pub mod sampling;
 pub mod server;
 pub mod settings;
 pub mod suite;

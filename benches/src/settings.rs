@@ -39,6 +39,7 @@ pub const VARIABLES: &[Variable] = &[
     var("BENCH_LAYOUT", "`split`", "`shared` or `split` CPU layout"),
     var("BENCH_URING_FLAGS", "(none)", "ring flags for every server-uring, e.g. `--coop-taskrun --single-issuer`"),
     var("BENCH_LATENCY_OBJECTIVES", "`1ms,10ms`", "p99 objectives for the latency curves' capacity-at-objective figures"),
+    var("BENCH_FLAMEGRAPHS", "`1`", "`0`: no profiling pass (each workload's last block samples every compared server's cores for a flame graph; needs root or kernel.perf_event_paranoid <= 0, else the report says why there is none)"),
     var("BENCH_CURVE_AWAKE", "`1`", "`0`: measure the latency curves with idle cores (no idle-priority spinners; on a VM the lower rates then include the hypervisor's wake-up)"),
     var("BENCH_RESULTS", "`results/latest`", "where the report goes (a relative path is taken from `benches/`, where cargo runs the bench)"),
     var("CRITERION_HOME", "`target/criterion`", "criterion's own output (its HTML reports)"),
@@ -71,6 +72,8 @@ pub struct Settings {
     pub seed: u64,
     /// Count the servers' syscalls in a mechanism round (`BENCH_SYSCALLS`, default on).
     pub count_syscalls: bool,
+    /// Sample each compared server's cores for flame graphs (`BENCH_FLAMEGRAPHS`, on).
+    pub flamegraphs: bool,
     /// Ring flags for every server-uring (`BENCH_URING_FLAGS`).
     pub uring_flags: Vec<String>,
     /// `BENCH_LAYOUT` as given (`None`: the default for the machine's cores).
@@ -119,6 +122,7 @@ impl Settings {
             aa: flag("BENCH_AA", false)?,
             seed: design::seed_from(get("BENCH_SEED").as_deref()).map_err(anyhow::Error::msg)?,
             count_syscalls: flag("BENCH_SYSCALLS", true)?,
+            flamegraphs: flag("BENCH_FLAMEGRAPHS", true)?,
             uring_flags: get("BENCH_URING_FLAGS")
                 .unwrap_or_default()
                 .split_whitespace()

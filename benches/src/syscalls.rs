@@ -5,7 +5,9 @@
 //! `kernel.perf_event_paranoid` low enough); where either is missing, [`Counter::attach`]
 //! says why and the caller reports "not available: <why>".
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use crate::sampling::perf::{open_event, Attr, IOC_ENABLE, IOC_RESET};
 use std::path::{Path, PathBuf};
 
 /// Where tracefs is usually mounted.
@@ -20,11 +22,6 @@ pub const EVENTS: &[&str] = &[
 ];
 
 const PERF_TYPE_TRACEPOINT: u32 = 2;
-/// PERF_ATTR_SIZE_VER5: the fields up to `sample_max_stack`.
-const ATTR_SIZE: u32 = 112;
-const PERF_EVENT_IOC_ENABLE: libc::c_ulong = 0x2400;
-const PERF_EVENT_IOC_RESET: libc::c_ulong = 0x2403;
-const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 8;
 
 /// Open counters on every thread of one process.
 #[derive(Debug)]
@@ -57,30 +54,17 @@ fn tracepoint_id(tracefs: &Path, event: &str) -> Result<u64, String> {
         .map_err(|e| format!("tracepoint {event}: {e}"))
 }
 
+/// A counting event on tracepoint `id` for thread `tid`, disabled, inherited by the
+/// threads it starts.
 fn open(id: u64, tid: i32) -> std::io::Result<OwnedFd> {
-    // struct perf_event_attr, zeroed: type, size, config, then flags at byte 40.
-    let mut attr = [0u64; 16];
-    attr[0] = u64::from(PERF_TYPE_TRACEPOINT) | (u64::from(ATTR_SIZE) << 32);
-    attr[1] = id;
-    // disabled (bit 0) | inherit (bit 1)
-    attr[5] = 0b11;
-    // SAFETY: perf_event_open reads `ATTR_SIZE` bytes of `attr` (128 available); the fd it
-    // returns is owned by the OwnedFd below.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_perf_event_open,
-            attr.as_ptr(),
-            tid,
-            -1i32,
-            -1i32,
-            PERF_FLAG_FD_CLOEXEC,
-        )
+    let attr = Attr {
+        kind: PERF_TYPE_TRACEPOINT,
+        config: id,
+        // disabled (bit 0) | inherit (bit 1)
+        flags: 0b11,
+        ..Attr::default()
     };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: a fresh fd that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    open_event(&attr, tid, -1)
 }
 
 impl Counter {
@@ -116,8 +100,8 @@ impl Counter {
         for (_, fd) in &fds {
             // SAFETY: ioctls on perf fds we own, no memory passed.
             unsafe {
-                libc::ioctl(fd.as_raw_fd(), PERF_EVENT_IOC_RESET, 0);
-                libc::ioctl(fd.as_raw_fd(), PERF_EVENT_IOC_ENABLE, 0);
+                libc::ioctl(fd.as_raw_fd(), IOC_RESET, 0);
+                libc::ioctl(fd.as_raw_fd(), IOC_ENABLE, 0);
             }
         }
         Ok(Self {

@@ -12,6 +12,8 @@ enum Inline {
     Plain(String),
     Bold(String),
     Code(String),
+    /// Text and the address it links to (relative to the report's folder).
+    Link(String, String),
 }
 
 /// Styled text: plain, **bold** and `code` runs.
@@ -31,6 +33,11 @@ impl Text {
         Self(vec![Inline::Code(s.into())])
     }
 
+    /// `text` linking to `href` (a path relative to the report's folder).
+    pub fn link(text: impl Into<String>, href: impl Into<String>) -> Self {
+        Self(vec![Inline::Link(text.into(), href.into())])
+    }
+
     /// This text followed by `more`.
     pub fn then(mut self, more: impl Into<Text>) -> Self {
         self.0.extend(more.into().0);
@@ -44,6 +51,15 @@ impl Text {
                 Inline::Plain(s) => ("", s),
                 Inline::Bold(s) => ("**", s),
                 Inline::Code(s) => ("`", s),
+                Inline::Link(text, href) => {
+                    let _ = write!(
+                        o,
+                        "[{}]({})",
+                        text.replace(['[', ']'], ""),
+                        href.replace(' ', "%20")
+                    );
+                    continue;
+                }
             };
             let s = if in_table {
                 s.replace('|', "\\|")
@@ -65,6 +81,9 @@ impl Text {
                 }
                 Inline::Code(s) => {
                     let _ = write!(o, "<code>{}</code>", esc(s));
+                }
+                Inline::Link(text, href) => {
+                    let _ = write!(o, "<a href=\"{}\">{}</a>", esc(href), esc(text));
                 }
             }
         }

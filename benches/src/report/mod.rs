@@ -25,6 +25,7 @@ mod legacy;
 pub mod machine;
 mod markdown;
 pub mod mechanism;
+mod profiles;
 pub mod summary;
 mod unit_costs;
 

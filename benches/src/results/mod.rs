@@ -193,6 +193,12 @@ pub struct RawResult {
     /// Why the workload's curve was not measured for this runtime.
     #[serde(default)]
     pub curve_skipped: Option<String>,
+    /// Where the server's CPU went in the profiling pass (`crate::sampling`).
+    #[serde(default)]
+    pub cpu_profile: Option<crate::sampling::CpuProfile>,
+    /// Why there is no CPU profile (sampling refused, turned off, the pass failed).
+    #[serde(default)]
+    pub cpu_profile_skipped: Option<String>,
     /// Why syscalls could not be counted (`None`: they were, or no rounds ran).
     #[serde(default)]
     pub syscalls_unavailable: Option<String>,
@@ -232,6 +238,8 @@ impl RawResult {
             lives: 0,
             curve: None,
             curve_skipped: None,
+            cpu_profile: None,
+            cpu_profile_skipped: None,
             syscalls_unavailable: None,
             tally: Tally::default(),
             failed_samples: 0,

@@ -1,8 +1,8 @@
 //! The runner behind `cargo bench`: per workload, blocks of fresh server processes with
 //! balanced rounds (`blocks.rs`; the verdict's replicates), then on the last block's
 //! processes a mechanism round (syscalls counted), criterion's samples, the latency curve
-//! (`curve.rs`, open-loop passes, cores kept awake by `awake.rs`) and a latency pass at
-//! saturation; each process is stopped (SIGTERM: it flushes), and what landed in Kafka is
+//! (`curve.rs`, open-loop passes, cores kept awake by `awake.rs`), a latency pass at
+//! saturation and a profiling pass (`profile.rs`: flame graphs); each process is stopped (SIGTERM: it flushes), and what landed in Kafka is
 //! checked per runtime over all its processes (`ledger.rs`, [`crate::results::verify`]).
 //!
 //! Results land in `results/latest/raw/<workload>/<runtime>.json`; criterion's own estimates
@@ -14,6 +14,7 @@ mod blocks;
 mod broker;
 mod curve;
 mod ledger;
+mod profile;
 mod subject;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
@@ -271,6 +272,18 @@ fn last_block(
                 raw.latency_pass = Some(r);
                 raw.latency_pass_cpu_us = sample.cpu_us_per_request();
             }
+        }
+    }
+    if opts.flamegraphs {
+        profile::run(
+            live,
+            layout,
+            &paths.raw_dir(&spec.name),
+            timing.profile_pass,
+        );
+    } else {
+        for (raw, _) in live.iter_mut() {
+            raw.cpu_profile_skipped = Some("BENCH_FLAMEGRAPHS=0".into());
         }
     }
     problems

@@ -41,6 +41,9 @@ pub struct Timing {
     pub settle_max: Duration,
     /// The fixed-duration pass that gives latency percentiles at saturation.
     pub latency_pass: Duration,
+    /// The closed-loop pass per compared runtime whose server cores are sampled for its
+    /// flame graph (after everything else: sampling costs the server some CPU).
+    pub profile_pass: Duration,
 }
 
 /// The latency curves of a run: open-loop passes at fixed fractions of the lower runtime's
@@ -98,6 +101,7 @@ impl Profile {
                 block_warm_up: Duration::from_millis(100),
                 settle_max: Duration::from_millis(200),
                 latency_pass: Duration::from_secs(1),
+                profile_pass: Duration::from_millis(750),
             },
             // Criterion is kept for reference (its ratio beside the verdict): short, since
             // the verdict's time is better spent on blocks of fresh processes.
@@ -115,6 +119,7 @@ impl Profile {
                 block_warm_up: Duration::from_millis(200),
                 settle_max: Duration::from_millis(300),
                 latency_pass: Duration::from_secs(2),
+                profile_pass: Duration::from_millis(1500),
             },
         }
     }

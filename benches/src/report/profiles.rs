@@ -1,0 +1,121 @@
+//! Where each runtime's CPU went, from its CPU profile (`crate::sampling`): the share of the
+//! server's samples per part (kernel network stack, io_uring, the rest of the kernel, the
+//! runtime, our code, the Kafka client, other user code), the functions that took most
+//! samples themselves, and links to the flame graphs.
+
+use super::document::{Document, Table, Text};
+use super::format::human_rate;
+use super::Summary;
+use crate::sampling::CpuProfile;
+
+/// The parts, in the columns' order.
+const PARTS: &[&str] = &[
+    "kernel: network stack",
+    "kernel: io_uring",
+    "kernel: other (scheduling, epoll, timers)",
+    "runtime (tokio, tokio-uring, mio)",
+    "our code (HTTP, publish)",
+    "Kafka client",
+    "other user code (std, libc, allocator)",
+];
+
+fn pct(n: u64, of: u64) -> String {
+    if of == 0 {
+        "—".into()
+    } else {
+        format!("{:.0} %", n as f64 / of as f64 * 100.0)
+    }
+}
+
+/// `name 12 %, name 8 %, ...` for the first `n` functions.
+fn top(list: &[(String, u64)], of: u64, n: usize) -> String {
+    list.iter()
+        .take(n)
+        .map(|(f, c)| format!("{f} {}", pct(*c, of)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The section; nothing if no runtime has a profile or a reason for having none.
+pub fn section(s: &Summary, d: &mut Document) {
+    let any = s
+        .workloads
+        .iter()
+        .flat_map(|w| &w.runtimes)
+        .any(|r| r.raw.cpu_profile.is_some() || r.raw.cpu_profile_skipped.is_some());
+    if !any {
+        return;
+    }
+    d.heading("Where the CPU went: profiles of each server under load");
+    d.para("After everything else on the last block's processes, each compared server ran a closed-loop pass while its cores were sampled on the software CPU clock (perf_event_open, no hardware counters needed; every task on those cores, the idle task included), kernel frames unwound by the kernel and named from /proc/kallsyms, user frames unwound by frame pointers (every crate of this workspace is built with them) and named from the binaries' symbols with inlined functions. A sample counts for the kernel when it has kernel frames (the network stack before io_uring before the rest), else for the part of the user frame nearest its leaf. Sampling costs the server some CPU, so these passes are not verdict rounds. The folded stacks (raw/<workload>/profile/<runtime>.folded) feed any flame graph tool.");
+    let mut head: Vec<String> = vec!["workload".into(), "runtime".into(), "server samples".into()];
+    head.extend(PARTS.iter().map(|p| p.to_string()));
+    head.extend(["user frames unnamed".into(), "flame graphs".into()]);
+    let mut shares = Table::new(head);
+    let mut tops = Table::new([
+        "workload",
+        "runtime",
+        "pass",
+        "top kernel functions (self)",
+        "top user functions (self)",
+    ]);
+    for w in &s.workloads {
+        for r in &w.runtimes {
+            let name = w.spec.name.as_str();
+            let p: &CpuProfile = match (&r.raw.cpu_profile, &r.raw.cpu_profile_skipped) {
+                (Some(p), _) => p,
+                (None, Some(why)) => {
+                    let mut row: Vec<Text> = vec![name.into(), r.label.as_str().into()];
+                    row.push(format!("no profile: {why}").into());
+                    shares.row(row);
+                    continue;
+                }
+                (None, None) => continue,
+            };
+            let b = &p.breakdown;
+            let mut row: Vec<Text> = vec![
+                name.into(),
+                r.label.as_str().into(),
+                format!("{} (+{} lost)", b.samples, p.lost).into(),
+            ];
+            for part in PARTS {
+                let n = b
+                    .parts
+                    .iter()
+                    .find(|(q, _)| q == part)
+                    .map_or(0, |(_, n)| *n);
+                row.push(pct(n, b.samples).into());
+            }
+            row.push(format!("{:.0} %", p.unknown_user_share * 100.0).into());
+            let dir = format!("raw/{name}/");
+            let mut links = Text::default();
+            if let Some(svg) = &p.svg {
+                links = links.then(Text::link(r.label.as_str(), format!("{dir}{svg}")));
+            }
+            if let Some(diff) = &p.differential_svg {
+                links = links.then(" · ").then(Text::link(
+                    "vs tokio (differential)",
+                    format!("{dir}{diff}"),
+                ));
+            }
+            row.push(links);
+            shares.row(row);
+            tops.row([
+                name.to_string(),
+                r.label.clone(),
+                format!(
+                    "{:.1} s at {} req/s, {} µs/req",
+                    p.duration_s,
+                    human_rate(p.rate),
+                    p.cpu_us_per_request
+                        .map_or("—".into(), |c| format!("{c:.1}"))
+                ),
+                top(&b.top_kernel, b.samples, 5),
+                top(&b.top_user, b.samples, 5),
+            ]);
+        }
+    }
+    d.table(shares);
+    d.para("The functions that were the leaf of most samples (self time), with their share of the server's samples:");
+    d.table(tops);
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# What a change to the servers' build costs them (e.g. frame pointers): two builds of one
+# server binary, each started fresh on core 1 (--sink null, one thread) for a closed-loop
+# run from the load generator on core 0, alternately, order alternating, N pairs. Prints
+# each run's req/s and the server's CPU per request (utime + stime from /proc/PID/stat,
+# 10 ms ticks), each pair's B/A ratios and their medians. Needs release builds.
+#
+#   scripts/server-build-cost.sh A_BINARY B_BINARY [pairs=6] [seconds=3] [loadgen flags...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+a=${1:?usage: scripts/server-build-cost.sh A_BINARY B_BINARY [pairs] [seconds] [flags...]}
+b=${2:?usage: scripts/server-build-cost.sh A_BINARY B_BINARY [pairs] [seconds] [flags...]}
+pairs=${3:-6}
+secs=${4:-3}
+shift $(( $# >= 4 ? 4 : $# ))
+# One run of server binary $1: "<req/s> <server CPU µs per request>".
+run() {
+  python3 - "$1" "$secs" "${@:2}" <<'PY'
+import json, os, re, subprocess, sys, time
+binary, secs, extra = sys.argv[1], sys.argv[2], sys.argv[3:]
+srv = subprocess.Popen(["taskset", "-c", "1", binary, "--listen", "127.0.0.1:0", "--sink", "null",
+                        "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+try:
+    addr = None
+    deadline = time.time() + 10
+    while addr is None and time.time() < deadline:
+        line = srv.stdout.readline()
+        m = re.search(r"127\.0\.0\.1:\d+", line)
+        addr = m.group(0) if m and "listening" in line else None
+    if addr is None:
+        sys.exit(f"server-build-cost: {binary} did not start")
+    def cpu():
+        f = open(f"/proc/{srv.pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    c0 = cpu()
+    out = subprocess.run(["taskset", "-c", "0", "./target/release/loadgen", f"http://{addr}/ingest",
+                          "-c", "32", "-t", "1", "-d", f"{secs}s", "--warmup", "500ms", "--json",
+                          "--no-progress", *extra], check=True, capture_output=True, text=True).stdout
+    c1 = cpu()
+    r = json.loads(out)
+    answered = r["completed"] * (1 + 0.5 / float(secs))  # the warm-up's requests cost CPU too
+    print(f'{r["rate"]:.0f} {(c1 - c0) / answered * 1e6:.3f}')
+finally:
+    srv.terminate()
+    srv.wait()
+PY
+}
+rates=()
+cpus=()
+for i in $(seq 1 "$pairs"); do
+  if [ $((i % 2)) -eq 1 ]; then read -r a_r a_c < <(run "$a" "$@"); read -r b_r b_c < <(run "$b" "$@")
+  else read -r b_r b_c < <(run "$b" "$@"); read -r a_r a_c < <(run "$a" "$@"); fi
+  rr=$(python3 -c "print(round($b_r / $a_r, 3))")
+  cr=$(python3 -c "print(round($b_c / $a_c, 3))")
+  rates+=("$rr")
+  cpus+=("$cr")
+  echo "pair $i: A $a_r req/s at $a_c µs/req, B $b_r req/s at $b_c µs/req; rate ratio $rr, CPU ratio $cr"
+done
+python3 -c "import statistics, sys; n = len(sys.argv) // 2; r, c = sorted(map(float, sys.argv[1:n + 1])), sorted(map(float, sys.argv[n + 1:])); print(f'median B/A over {n} pairs: rate {statistics.median(r):.3f} {r}, server CPU per request {statistics.median(c):.3f} {c}')" "${rates[@]}" "${cpus[@]}"
