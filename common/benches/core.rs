@@ -58,6 +58,7 @@ fn http(c: &mut Criterion) {
         publisher: Publisher::null(metrics.clone()),
         metrics,
         ack: AckMode::Enqueued,
+        tasks: None,
     };
     g.bench_function(
         BenchmarkId::new("conn.serve null-sink", "100B x16 pipelined"),

@@ -93,6 +93,16 @@ pub struct ServerArgs {
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub delivery_timeout: Duration,
 
+    /// Monitor each connection task's polls and scheduling delay (tokio-metrics), exposed on
+    /// /metrics; `false` spawns connections unmonitored.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub task_metrics: bool,
+
+    /// A poll, or a wait between a task's wake-up and its poll, longer than this counts as
+    /// slow in the task metrics.
+    #[arg(long, default_value = "50us", value_parser = parse_duration)]
+    pub slow_poll: Duration,
+
     /// Where records go; `null` measures the server without Kafka.
     #[arg(long, value_enum, default_value_t = SinkKind::Kafka)]
     pub sink: SinkKind,

@@ -71,6 +71,7 @@ pub fn check(data: &[u8]) {
         publisher: Publisher::null(metrics.clone()),
         metrics,
         ack: AckMode::Enqueued,
+        tasks: None,
     };
     let mut conn = Conn::new(
         LIMITS,

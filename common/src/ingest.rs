@@ -15,6 +15,9 @@ pub struct App {
     pub publisher: Publisher,
     pub metrics: Arc<Metrics>,
     pub ack: AckMode,
+    /// Connection tasks' poll and scheduling metrics, and the slow-poll threshold (`None`:
+    /// `--task-metrics false`).
+    pub tasks: Option<(crate::tasks::TaskMonitor, std::time::Duration)>,
 }
 
 /// A handler's answer: ready now, or once the broker reports delivery.
@@ -79,7 +82,11 @@ impl App {
                 Reply::Ready(r)
             }
             Ok(Route::Metrics) => {
-                let mut r = Response::text(Status::Ok, self.metrics.render());
+                let mut text = self.metrics.render();
+                if let Some((m, threshold)) = &self.tasks {
+                    crate::tasks::render(m, *threshold, &mut text);
+                }
+                let mut r = Response::text(Status::Ok, text);
                 r.content_type = Some("text/plain; version=0.0.4; charset=utf-8");
                 Reply::Ready(r)
             }

@@ -152,6 +152,9 @@ impl Service {
             publisher,
             metrics,
             ack: args.ack,
+            tasks: args
+                .task_metrics
+                .then(|| (crate::tasks::monitor(args.slow_poll), args.slow_poll)),
         });
         Ok(Self {
             app,

@@ -17,6 +17,7 @@ fn app(ack: AckMode) -> App {
         publisher: Publisher::null(metrics.clone()),
         metrics,
         ack,
+        tasks: None,
     }
 }
 

@@ -70,9 +70,14 @@ async fn accept_loop(listener: std::net::TcpListener, w: Worker) {
         tokio::select! {
             _ = shutdown.wait() => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    tokio::spawn(connection(stream, w.clone()));
-                }
+                Ok((stream, _)) => match &w.app.tasks {
+                    Some((monitor, _)) => {
+                        tokio::spawn(monitor.instrument(connection(stream, w.clone())));
+                    }
+                    None => {
+                        tokio::spawn(connection(stream, w.clone()));
+                    }
+                },
                 Err(e) => sleep(w.accept_error(&e)).await,
             },
         }

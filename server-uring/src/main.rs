@@ -108,7 +108,15 @@ async fn accept_loop(listener: std::net::TcpListener, w: Worker, pool: Option<Po
             _ = shutdown.wait() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    tokio_uring::spawn(connection(stream, w.clone(), pool.clone()));
+                    let conn = connection(stream, w.clone(), pool.clone());
+                    match &w.app.tasks {
+                        Some((monitor, _)) => {
+                            tokio_uring::spawn(monitor.instrument(conn));
+                        }
+                        None => {
+                            tokio_uring::spawn(conn);
+                        }
+                    }
                 }
                 Err(e) => sleep(w.accept_error(&e)).await,
             },

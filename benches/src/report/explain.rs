@@ -185,7 +185,7 @@ pub fn mechanism(s: &Summary, d: &mut Document) {
         return;
     }
     d.heading("Why: what each server did per request (medians over the rounds)");
-    d.para("Where each request's CPU went, first: the server's whole cores (every task, irq and softirq on them: busy time from the cpuidle driver's µs idle residency where the kernel has one, else /proc/stat ticks) per request with the softirq part in brackets (/proc/stat ticks) (loopback TCP receive work, charged to no process on kernels with IRQ time accounting), then the load side per request: the load generator's threads and the bench process's other threads (the embedded broker, Kafka clients), from each thread's scheduler clock. Limit: who limited most of the runtime's rounds. Server and load-side CPU: share of the cores each was given (the server's from /proc/PID/stat, all its threads including exited ones; the load side is the bench process: load generator and embedded broker). Steal: the host's CPU taken by the hypervisor. Per request: the server's user and system CPU, context switches (voluntary / involuntary), syscalls, and the waits among them: epoll_wait (tokio's reactor; tokio-uring parks in it too) and io_uring_enter (tokio-uring's submissions and waits). Syscalls are counted by tracepoints in a mechanism round of their own, after the last block's verdict rounds: attaching them puts every thread on the kernel's slow syscall path, a cost that grows with syscalls per request, so verdict rounds run without them. The last column is that round's rate against the same processes' verdict rounds: what counting cost.");
+    d.para("Where each request's CPU went, first: the server's whole cores (every task, irq and softirq on them: busy time from the cpuidle driver's µs idle residency where the kernel has one, else /proc/stat ticks) per request with the softirq part in brackets (/proc/stat ticks) (loopback TCP receive work, charged to no process on kernels with IRQ time accounting), then the load side per request: the load generator's threads and the bench process's other threads (the embedded broker, Kafka clients), from each thread's scheduler clock. Limit: who limited most of the runtime's rounds. Server and load-side CPU: share of the cores each was given (the server's from /proc/PID/stat, all its threads including exited ones; the load side is the bench process: load generator and embedded broker). Steal: the host's CPU taken by the hypervisor. Per request: the server's user and system CPU, context switches (voluntary / involuntary), syscalls, and the waits among them: epoll_wait (tokio's reactor; tokio-uring parks in it too) and io_uring_enter (tokio-uring's submissions and waits). Syscalls are counted by tracepoints in a mechanism round of their own, after the last block's verdict rounds: attaching them puts every thread on the kernel's slow syscall path, a cost that grows with syscalls per request, so verdict rounds run without them. “Rate while counting syscalls” is that round's rate against the same processes' verdict rounds: what counting cost. The last four columns are the connection tasks' own account (tokio-metrics' TaskMonitor wraps each connection's future in both servers; read from each server's /metrics around every turn): polls per request, the mean poll, polls over the slow-poll threshold (50 µs) per 1,000 requests, and the mean wait between a task's wake-up and its poll (the scheduling delay).");
     let mut t = Table::new([
         "workload",
         "runtime",
@@ -203,6 +203,10 @@ pub fn mechanism(s: &Summary, d: &mut Document) {
         "epoll_wait/req",
         "io_uring_enter/req",
         "rate while counting syscalls",
+        "task polls/req",
+        "mean poll µs",
+        "slow polls / 1k req",
+        "wake-to-poll µs",
     ]);
     let mut unavailable: Vec<String> = Vec::new();
     for w in &s.workloads {
@@ -245,6 +249,10 @@ pub fn mechanism(s: &Summary, d: &mut Document) {
                 calls(m.io_uring_enters),
                 m.counting_rate_change
                     .map_or("—".into(), |c| format!("{:+.1} %", c * 100.0)),
+                per_req(m.polls, 2),
+                per_req(m.poll_us, 2),
+                per_req(m.slow_polls_per_1k, 2),
+                per_req(m.wake_to_poll_us, 1),
             ]);
         }
     }

@@ -52,6 +52,16 @@ pub struct Mechanism {
     /// -0.04 = counting cost 4 % of throughput.
     #[serde(default)]
     pub counting_rate_change: Option<f64>,
+    /// The connection tasks (tokio-metrics): polls per request, the mean poll (µs), slow
+    /// polls per 1,000 requests, and the mean wait between a wake-up and its poll (µs).
+    #[serde(default)]
+    pub polls: Option<f64>,
+    #[serde(default)]
+    pub poll_us: Option<f64>,
+    #[serde(default)]
+    pub slow_polls_per_1k: Option<f64>,
+    #[serde(default)]
+    pub wake_to_poll_us: Option<f64>,
 }
 
 impl Mechanism {
@@ -108,6 +118,10 @@ impl Mechanism {
             limit,
             limit_rounds,
             counting_rate_change,
+            polls: m(&|s| per_req(s, s.tasks.map(|t| t.polls))),
+            poll_us: m(&|s| s.tasks?.mean_poll_us()),
+            slow_polls_per_1k: m(&|s| per_req(s, s.tasks.map(|t| t.slow_polls * 1e3))),
+            wake_to_poll_us: m(&|s| s.tasks?.mean_scheduled_us()),
         })
     }
 }

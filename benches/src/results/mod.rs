@@ -16,6 +16,7 @@ mod criterion;
 mod curve;
 pub mod ids;
 mod sample;
+mod tasks;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -28,6 +29,7 @@ use crate::workload::{Profile, Spec};
 pub use criterion::{criterion_estimate, criterion_interval, interval_from};
 pub use curve::{Curve, CurvePass, CurvePoint};
 pub use sample::{assess_efficiency, assess_rounds, limits, rates_by_block, RoundSample};
+pub use tasks::TaskCounts;
 pub use verify::{verify, Evidence, Exit, Landed, Verification};
 
 /// Where the workspace, its target dir and our results live.

@@ -64,6 +64,10 @@ pub struct RoundSample {
     /// a thread that ended during the turn loses its time in it), s.
     #[serde(default)]
     pub server_sched_s: Option<f64>,
+    /// The server's connection tasks over the turn: polls, slow polls, wake-to-poll waits
+    /// (its `/metrics`, tokio-metrics; `None`: not monitored or unreadable).
+    #[serde(default)]
+    pub tasks: Option<super::TaskCounts>,
 }
 
 impl RoundSample {

@@ -15,6 +15,7 @@ mod broker;
 mod curve;
 mod ledger;
 mod profile;
+mod scrape;
 mod subject;
 
 use criterion::{BenchmarkId, Criterion, Throughput};

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
+use super::scrape::{self, delivered};
 use super::Broker;
 use crate::cores::{self, CoreSplit};
 use crate::layout::Layout;
@@ -259,6 +260,7 @@ impl Subject {
         let count = |c: &Option<Result<syscalls::Counter, String>>| {
             c.as_ref().and_then(|c| c.as_ref().ok()).map(|c| c.read())
         };
+        let tasks0 = scrape::tasks(self.server.addr);
         let (server0, me0, host0, sys0, cores0, threads0) = (
             usage::process(pid),
             usage::process(me),
@@ -287,6 +289,7 @@ impl Subject {
             HostCpu::now(),
             count(&self.syscalls),
         );
+        let tasks1 = scrape::tasks(self.server.addr);
         // The server's cores (`true`) or the load side's, whole, over the pass; busy time
         // on the cpuidle µs clock where there is one.
         let whole = |server: bool| {
@@ -336,6 +339,7 @@ impl Subject {
             broker_cpu_s: Some(other_s),
             server_sched_s: (!server_threads1.is_empty())
                 .then(|| cores::cpu_since(&server_threads0, &server_threads1)),
+            tasks: tasks0.zip(tasks1).map(|(a, b)| b.since(&a)),
             offered: match pass {
                 Pass::Open { rate, .. } => Some(rate),
                 _ => None,
@@ -368,7 +372,21 @@ impl Subject {
                 self.tally.add(&r);
                 self.ids
                     .merge(r.ids.as_ref().unwrap_or(&Default::default()));
-                self.failure = Some(r.stall_summary());
+                // The server's own account of its tasks at that moment: were polls slow, did
+                // woken tasks wait to be polled?
+                let tasks = scrape::tasks(self.server.addr).map_or_else(
+                    || "unreadable".to_string(),
+                    |t| {
+                        format!(
+                            "{:.0} polls ({:.0} slow, {:.3} s in them), {:.0} wake-ups waited {:.3} s to be polled ({:.0} over the threshold), since the server started",
+                            t.polls, t.slow_polls, t.slow_poll_s, t.schedules, t.scheduled_s, t.long_delays
+                        )
+                    },
+                );
+                self.failure = Some(format!(
+                    "{}; the server's connection tasks then: {tasks}",
+                    r.stall_summary()
+                ));
                 None
             }
             Err(e) => {
@@ -377,20 +395,6 @@ impl Subject {
             }
         }
     }
-}
-
-/// `kafka_records_delivered_total` from the server's `/metrics`; `None` if unreadable.
-fn delivered(addr: std::net::SocketAddr) -> Option<u64> {
-    use std::io::{Read, Write};
-    let mut c = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
-    c.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
-    c.write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
-        .ok()?;
-    let mut text = String::new();
-    c.read_to_string(&mut text).ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("kafka_records_delivered_total "))
-        .and_then(|v| v.trim().parse().ok())
 }
 
 /// What a stopped process leaves for its runtime's ledger: what was sent to it, how it

@@ -1,24 +1,25 @@
 #!/usr/bin/env bash
-# What a change to the servers' build costs them (e.g. frame pointers): two builds of one
-# server binary, each started fresh on core 1 (--sink null, one thread) for a closed-loop
-# run from the load generator on core 0, alternately, order alternating, N pairs. Prints
-# each run's req/s and the server's CPU per request (utime + stime from /proc/PID/stat,
-# 10 ms ticks), each pair's B/A ratios and their medians. Needs release builds.
+# What a change to a server costs it (a build option such as frame pointers, a flag such
+# as --task-metrics): two server commands (a binary and its flags), each started fresh on
+# core 1 (--sink null, one thread) for a closed-loop run from the load generator on core
+# 0, alternately, order alternating, N pairs. Prints each run's req/s and the server's CPU
+# per request (utime + stime from /proc/PID/stat, 10 ms ticks), each pair's B/A ratios and
+# their medians. Needs release builds.
 #
-#   scripts/server-build-cost.sh A_BINARY B_BINARY [pairs=6] [seconds=3] [loadgen flags...]
+#   scripts/server-ab-cost.sh 'A_BINARY [flags]' 'B_BINARY [flags]' [pairs=6] [seconds=3] [loadgen flags...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-a=${1:?usage: scripts/server-build-cost.sh A_BINARY B_BINARY [pairs] [seconds] [flags...]}
-b=${2:?usage: scripts/server-build-cost.sh A_BINARY B_BINARY [pairs] [seconds] [flags...]}
+a=${1:?usage: scripts/server-ab-cost.sh A_COMMAND B_COMMAND [pairs] [seconds] [flags...]}
+b=${2:?usage: scripts/server-ab-cost.sh A_COMMAND B_COMMAND [pairs] [seconds] [flags...]}
 pairs=${3:-6}
 secs=${4:-3}
 shift $(( $# >= 4 ? 4 : $# ))
-# One run of server binary $1: "<req/s> <server CPU µs per request>".
+# One run of server command $1: "<req/s> <server CPU µs per request>".
 run() {
   python3 - "$1" "$secs" "${@:2}" <<'PY'
-import json, os, re, subprocess, sys, time
-binary, secs, extra = sys.argv[1], sys.argv[2], sys.argv[3:]
-srv = subprocess.Popen(["taskset", "-c", "1", binary, "--listen", "127.0.0.1:0", "--sink", "null",
+import json, os, re, shlex, subprocess, sys, time
+command, secs, extra = shlex.split(sys.argv[1]), sys.argv[2], sys.argv[3:]
+srv = subprocess.Popen(["taskset", "-c", "1", *command, "--listen", "127.0.0.1:0", "--sink", "null",
                         "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 try:
     addr = None
@@ -28,7 +29,7 @@ try:
         m = re.search(r"127\.0\.0\.1:\d+", line)
         addr = m.group(0) if m and "listening" in line else None
     if addr is None:
-        sys.exit(f"server-build-cost: {binary} did not start")
+        sys.exit(f"server-ab-cost: {command} did not start")
     def cpu():
         f = open(f"/proc/{srv.pid}/stat").read().rsplit(")", 1)[1].split()
         return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")

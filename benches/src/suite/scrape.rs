@@ -1,0 +1,32 @@
+//! A server's own figures from its `/metrics` (Prometheus text): records delivered to Kafka,
+//! and its connection tasks' poll and scheduling counts.
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::results::TaskCounts;
+
+/// The server's `/metrics` text; `None` if it does not answer within a second.
+fn metrics(addr: SocketAddr) -> Option<String> {
+    let mut c = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+    c.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+    c.write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut text = String::new();
+    c.read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
+/// `kafka_records_delivered_total`; `None` if unreadable.
+pub(super) fn delivered(addr: SocketAddr) -> Option<u64> {
+    metrics(addr)?
+        .lines()
+        .find_map(|l| l.strip_prefix("kafka_records_delivered_total "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The connection tasks' cumulative counts; `None` if unreadable or not monitored.
+pub(super) fn tasks(addr: SocketAddr) -> Option<TaskCounts> {
+    TaskCounts::parse(&metrics(addr)?)
+}
