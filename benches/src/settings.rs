@@ -39,7 +39,7 @@ pub const VARIABLES: &[Variable] = &[
     var("BENCH_LAYOUT", "`split`", "`shared` or `split` CPU layout"),
     var("BENCH_URING_FLAGS", "(none)", "ring flags for every server-uring, e.g. `--coop-taskrun --single-issuer`"),
     var("BENCH_LATENCY_OBJECTIVES", "`1ms,10ms`", "p99 objectives for the latency curves' capacity-at-objective figures"),
-    var("BENCH_FLAMEGRAPHS", "`1`", "`0`: no profiling pass (each workload's last block samples every compared server's cores for a flame graph; needs root or kernel.perf_event_paranoid <= 0, else the report says why there is none)"),
+    var("BENCH_FLAMEGRAPHS", "`1`", "`0`: no profiling pass (each workload's mechanism block samples every compared server's cores for a flame graph; needs root or kernel.perf_event_paranoid <= 0, else the report says why there is none)"),
     var("BENCH_CURVE_AWAKE", "`1`", "`0`: measure the latency curves with idle cores (no idle-priority spinners; on a VM the lower rates then include the hypervisor's wake-up)"),
     var("BENCH_RESULTS", "`results/latest`", "where the report goes (a relative path is taken from `benches/`, where cargo runs the bench)"),
     var("CRITERION_HOME", "`target/criterion`", "criterion's own output (its HTML reports)"),

@@ -3,6 +3,9 @@
 //! - publisher enqueue of 100 B records to the embedded broker: target >= 500 k records/s
 //!   from one thread, all delivered (checked by high watermark after the group).
 //!
+//! - a connection task's poll through the task metrics (tokio-metrics' monitor and the wait
+//!   histogram) against a bare one: what `--task-metrics` costs per poll.
+//!
 //! `cargo bench -p runtime-bench-common --bench core`
 
 use std::sync::Arc;
@@ -133,5 +136,37 @@ fn publish(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, http, publish);
+/// A task that wakes itself and yields `n` times: `n` polls, each after a wake-up.
+async fn yields(n: u64) {
+    for _ in 0..n {
+        tokio::task::yield_now().await;
+    }
+}
+
+fn task_metrics(c: &mut Criterion) {
+    const POLLS: u64 = 10_000;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let tasks = common::tasks::Tasks::new(Duration::from_micros(50));
+    let mut g = c.benchmark_group("core/task-poll");
+    g.throughput(Throughput::Elements(POLLS));
+    g.bench_function("bare", |b| {
+        b.iter(|| rt.block_on(async { tokio::spawn(yields(POLLS)).await }))
+    });
+    g.bench_function("tokio-metrics monitor only", |b| {
+        b.iter(|| {
+            rt.block_on(async { tokio::spawn(tasks.monitor.instrument(yields(POLLS))).await })
+        })
+    });
+    g.bench_function("wait histogram only", |b| {
+        b.iter(|| rt.block_on(async { tokio::spawn(tasks.waits.wrap(yields(POLLS))).await }))
+    });
+    g.bench_function("with task metrics", |b| {
+        b.iter(|| rt.block_on(async { tokio::spawn(tasks.instrument(yields(POLLS))).await }))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, http, publish, task_metrics);
 criterion_main!(benches);

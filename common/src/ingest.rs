@@ -15,9 +15,8 @@ pub struct App {
     pub publisher: Publisher,
     pub metrics: Arc<Metrics>,
     pub ack: AckMode,
-    /// Connection tasks' poll and scheduling metrics, and the slow-poll threshold (`None`:
-    /// `--task-metrics false`).
-    pub tasks: Option<(crate::tasks::TaskMonitor, std::time::Duration)>,
+    /// Connection tasks' poll and scheduling metrics (`None`: `--task-metrics false`).
+    pub tasks: Option<crate::tasks::Tasks>,
 }
 
 /// A handler's answer: ready now, or once the broker reports delivery.
@@ -83,8 +82,8 @@ impl App {
             }
             Ok(Route::Metrics) => {
                 let mut text = self.metrics.render();
-                if let Some((m, threshold)) = &self.tasks {
-                    crate::tasks::render(m, *threshold, &mut text);
+                if let Some(t) = &self.tasks {
+                    t.render(&mut text);
                 }
                 let mut r = Response::text(Status::Ok, text);
                 r.content_type = Some("text/plain; version=0.0.4; charset=utf-8");

@@ -34,6 +34,7 @@ pub mod landed;
 pub mod listen;
 pub mod metrics;
 pub mod service;
+pub mod task_waits;
 pub mod tasks;
 
 use std::future::Future;

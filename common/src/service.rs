@@ -154,7 +154,7 @@ impl Service {
             ack: args.ack,
             tasks: args
                 .task_metrics
-                .then(|| (crate::tasks::monitor(args.slow_poll), args.slow_poll)),
+                .then(|| crate::tasks::Tasks::new(args.slow_poll)),
         });
         Ok(Self {
             app,

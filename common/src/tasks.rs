@@ -5,9 +5,44 @@
 //! being woken and being polled (the scheduling delay), with the long waits among them.
 
 use std::fmt::Write;
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use tokio_metrics::TaskMonitor;
+
+use crate::task_waits::{TaskWaits, Timed};
+
+/// Everything measured about the connection tasks: tokio-metrics' totals and the wait
+/// histogram beside them (`task_waits.rs`).
+#[derive(Debug, Clone)]
+pub struct Tasks {
+    pub monitor: TaskMonitor,
+    /// Polls and waits over this are slow or long.
+    pub threshold: Duration,
+    pub waits: Arc<TaskWaits>,
+}
+
+impl Tasks {
+    pub fn new(threshold: Duration) -> Self {
+        Self {
+            monitor: monitor(threshold),
+            threshold,
+            waits: Arc::new(TaskWaits::default()),
+        }
+    }
+
+    /// A connection's future, measured by both.
+    pub fn instrument<F: Future>(&self, f: F) -> tokio_metrics::Instrumented<Timed<F>> {
+        self.monitor.instrument(self.waits.wrap(f))
+    }
+
+    /// Everything, in the Prometheus text format.
+    pub fn render(&self, out: &mut String) {
+        render(&self.monitor, self.threshold, out);
+        self.waits.render(out);
+    }
+}
 
 /// A monitor whose slow polls and long scheduling delays are those over `threshold`.
 pub fn monitor(threshold: Duration) -> TaskMonitor {

@@ -71,8 +71,8 @@ async fn accept_loop(listener: std::net::TcpListener, w: Worker) {
             _ = shutdown.wait() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => match &w.app.tasks {
-                    Some((monitor, _)) => {
-                        tokio::spawn(monitor.instrument(connection(stream, w.clone())));
+                    Some(tasks) => {
+                        tokio::spawn(tasks.instrument(connection(stream, w.clone())));
                     }
                     None => {
                         tokio::spawn(connection(stream, w.clone()));

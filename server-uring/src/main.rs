@@ -110,8 +110,8 @@ async fn accept_loop(listener: std::net::TcpListener, w: Worker, pool: Option<Po
                 Ok((stream, _)) => {
                     let conn = connection(stream, w.clone(), pool.clone());
                     match &w.app.tasks {
-                        Some((monitor, _)) => {
-                            tokio_uring::spawn(monitor.instrument(conn));
+                        Some(tasks) => {
+                            tokio_uring::spawn(tasks.instrument(conn));
                         }
                         None => {
                             tokio_uring::spawn(conn);

@@ -80,6 +80,7 @@ pub fn details(s: &Summary) -> Document {
     super::curves::section(s, &mut d);
     latency(s, &mut d);
     explain::mechanism(s, &mut d);
+    super::profiles::task_waits(s, &mut d);
     super::profiles::section(s, &mut d);
     explain::ring_setups(s, &mut d);
     super::unit_costs::section(s, &mut d);

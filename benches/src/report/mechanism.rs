@@ -47,8 +47,9 @@ pub struct Mechanism {
     pub limit: Option<Limit>,
     #[serde(default)]
     pub limit_rounds: usize,
-    /// Syscalls are counted in their own round(s), with tracepoints attached: how much the
-    /// rate changed there against the same processes' verdict rounds (last block), e.g.
+    /// Syscalls are counted in their own round (the mechanism block's), with tracepoints
+    /// attached: how much the rate changed there against the last verdict block's rounds
+    /// (other processes since task metrics moved to the mechanism block), e.g.
     /// -0.04 = counting cost 4 % of throughput.
     #[serde(default)]
     pub counting_rate_change: Option<f64>,
@@ -62,6 +63,12 @@ pub struct Mechanism {
     pub slow_polls_per_1k: Option<f64>,
     #[serde(default)]
     pub wake_to_poll_us: Option<f64>,
+    /// Wake-to-poll waits per bucket, summed over the rounds, and the longest poll seen
+    /// (µs, since the processes started).
+    #[serde(default)]
+    pub wake_to_poll_waits: Option<[f64; crate::results::WAIT_BUCKETS]>,
+    #[serde(default)]
+    pub longest_poll_us: Option<f64>,
 }
 
 impl Mechanism {
@@ -81,7 +88,9 @@ impl Mechanism {
             .filter(|s| s.block == last_block)
             .map(|s| s.rate)
             .collect();
-        let counting_rate_change = (!counted.is_empty())
+        let counting_rate_change = counted
+            .iter()
+            .any(|s| s.syscalls.is_some())
             .then(|| {
                 let c = median(&counted.iter().map(|s| s.rate).collect::<Vec<f64>>())?;
                 Some(c / median(&last_rates)? - 1.0)
@@ -118,10 +127,22 @@ impl Mechanism {
             limit,
             limit_rounds,
             counting_rate_change,
-            polls: m(&|s| per_req(s, s.tasks.map(|t| t.polls))),
-            poll_us: m(&|s| s.tasks?.mean_poll_us()),
-            slow_polls_per_1k: m(&|s| per_req(s, s.tasks.map(|t| t.slow_polls * 1e3))),
-            wake_to_poll_us: m(&|s| s.tasks?.mean_scheduled_us()),
+            // Task metrics: the mechanism block's processes have them (older runs had
+            // them in the verdict rounds).
+            polls: mc(&|s| per_req(s, s.tasks.map(|t| t.polls))),
+            poll_us: mc(&|s| s.tasks?.mean_poll_us()),
+            slow_polls_per_1k: mc(&|s| per_req(s, s.tasks.map(|t| t.slow_polls * 1e3))),
+            wake_to_poll_us: mc(&|s| s.tasks?.mean_scheduled_us()),
+            wake_to_poll_waits: calls
+                .iter()
+                .filter_map(|s| s.tasks)
+                .map(|t| t.waits)
+                .reduce(|a, b| std::array::from_fn(|i| a[i] + b[i])),
+            longest_poll_us: calls
+                .iter()
+                .filter_map(|s| s.tasks)
+                .map(|t| t.longest_poll_s * 1e6)
+                .max_by(f64::total_cmp),
         })
     }
 }

@@ -147,7 +147,7 @@ fn assess_workload(w: &mut WorkloadResult, rules: &analysis::Rules) {
         |rt| w.runtime(rt).map_or(&[][..], |r| &r.raw.round_samples[..]),
         rules,
     );
-    // Criterion measured the last block's two processes, one runtime after the other; where
+    // Criterion measured the mechanism block's two processes, one runtime after the other; where
     // its ratio falls outside the blocks' interval, that pair's offsets or a change in the
     // machine's speed in between moved it.
     w.criterion_drift = match (

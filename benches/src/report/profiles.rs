@@ -36,6 +36,62 @@ fn top(list: &[(String, u64)], of: u64, n: usize) -> String {
         .join(", ")
 }
 
+/// Groups of the wait histogram's buckets for the table: (label, last bucket index).
+const WAIT_GROUPS: &[(&str, usize)] = &[
+    ("≤ 2 µs", 1),
+    ("≤ 8 µs", 3),
+    ("≤ 32 µs", 5),
+    ("≤ 128 µs", 7),
+    ("≤ 512 µs", 9),
+    ("≤ 2 ms", 11),
+    ("≤ 16 ms", 14),
+    ("> 16 ms", 15),
+];
+
+/// The connection tasks' wake-to-poll waits over the verdict rounds, as shares per group,
+/// and the longest poll; nothing if no runtime has them.
+pub fn task_waits(s: &Summary, d: &mut Document) {
+    let mut head: Vec<String> = vec!["workload".into(), "runtime".into(), "waits".into()];
+    head.extend(WAIT_GROUPS.iter().map(|(l, _)| l.to_string()));
+    head.push("longest poll".into());
+    let mut t = Table::new(head);
+    for w in &s.workloads {
+        for r in &w.runtimes {
+            let Some(m) = &r.mechanism else { continue };
+            let Some(waits) = m.wake_to_poll_waits else {
+                continue;
+            };
+            let total: f64 = waits.iter().sum();
+            if total == 0.0 {
+                // A run from before the servers kept the histogram.
+                continue;
+            }
+            let mut row = vec![w.spec.name.clone(), r.label.clone(), format!("{total:.0}")];
+            let mut from = 0;
+            for &(_, last) in WAIT_GROUPS {
+                let n: f64 = waits[from..=last].iter().sum();
+                row.push(if total > 0.0 {
+                    format!("{:.1} %", n / total * 100.0)
+                } else {
+                    "—".into()
+                });
+                from = last + 1;
+            }
+            row.push(
+                m.longest_poll_us
+                    .map_or("—".into(), |us| format!("{:.1} ms", us / 1e3)),
+            );
+            t.row(row);
+        }
+    }
+    if t.rows.is_empty() {
+        return;
+    }
+    d.heading("How long woken tasks waited to be polled");
+    d.para("Every wake-up of a connection task and the wait until the runtime polled it, over all verdict rounds (both servers wrap each connection's future; read from /metrics around every turn), as shares of the waits; and the longest single poll since the processes started. A wait is the runtime's scheduling delay: other tasks ran first, or the thread was parked and had to be woken.");
+    d.table(t);
+}
+
 /// The section; nothing if no runtime has a profile or a reason for having none.
 pub fn section(s: &Summary, d: &mut Document) {
     let any = s
@@ -47,7 +103,7 @@ pub fn section(s: &Summary, d: &mut Document) {
         return;
     }
     d.heading("Where the CPU went: profiles of each server under load");
-    d.para("After everything else on the last block's processes, each compared server ran a closed-loop pass while its cores were sampled on the software CPU clock (perf_event_open, no hardware counters needed; every task on those cores, the idle task included), kernel frames unwound by the kernel and named from /proc/kallsyms, user frames unwound by frame pointers (every crate of this workspace is built with them) and named from the binaries' symbols with inlined functions. A sample counts for the kernel when it has kernel frames (the network stack before io_uring before the rest), else for the part of the user frame nearest its leaf. Sampling costs the server some CPU, so these passes are not verdict rounds. The folded stacks (raw/<workload>/profile/<runtime>.folded) feed any flame graph tool.");
+    d.para("After everything else on the mechanism block's processes (fresh ones after the verdict blocks), each compared server ran a closed-loop pass while its cores were sampled on the software CPU clock (perf_event_open, no hardware counters needed; every task on those cores, the idle task included), kernel frames unwound by the kernel and named from /proc/kallsyms, user frames unwound by frame pointers (every crate of this workspace is built with them) and named from the binaries' symbols with inlined functions. A sample counts for the kernel when it has kernel frames (the network stack before io_uring before the rest), else for the part of the user frame nearest its leaf. Sampling costs the server some CPU, so these passes are not verdict rounds. The folded stacks (raw/<workload>/profile/<runtime>.folded) feed any flame graph tool.");
     let mut head: Vec<String> = vec!["workload".into(), "runtime".into(), "server samples".into()];
     head.extend(PARTS.iter().map(|p| p.to_string()));
     head.extend(["user frames unnamed".into(), "flame graphs".into()]);

@@ -29,7 +29,7 @@ use crate::workload::{Profile, Spec};
 pub use criterion::{criterion_estimate, criterion_interval, interval_from};
 pub use curve::{Curve, CurvePass, CurvePoint};
 pub use sample::{assess_efficiency, assess_rounds, limits, rates_by_block, RoundSample};
-pub use tasks::TaskCounts;
+pub use tasks::{TaskCounts, WAIT_BUCKETS};
 pub use verify::{verify, Evidence, Exit, Landed, Verification};
 
 /// Where the workspace, its target dir and our results live.
@@ -178,7 +178,8 @@ pub struct RawResult {
     /// attached.
     #[serde(default)]
     pub round_samples: Vec<RoundSample>,
-    /// The mechanism round(s) after the last block's verdict rounds, with syscall
+    /// The mechanism block's round (fresh processes after the verdict blocks, task metrics
+    /// on), with syscall
     /// tracepoints attached (their cost stays out of the verdict).
     #[serde(default)]
     pub mechanism_samples: Vec<RoundSample>,

@@ -14,7 +14,20 @@ pub struct TaskCounts {
     pub scheduled_s: f64,
     /// Waits over the slow-poll threshold.
     pub long_delays: f64,
+    /// Wake-to-poll waits per bucket (`common::task_waits::BOUNDS_US`, then above them),
+    /// not cumulative.
+    #[serde(default)]
+    pub waits: [f64; WAIT_BUCKETS],
+    /// Gauges at the later reading: the longest poll since the server started (s), and
+    /// the tasks woken and not yet polled.
+    #[serde(default)]
+    pub longest_poll_s: f64,
+    #[serde(default)]
+    pub waiting: f64,
 }
+
+/// Buckets of the wake-to-poll histogram.
+pub const WAIT_BUCKETS: usize = common::task_waits::BOUNDS_US.len() + 1;
 
 impl TaskCounts {
     /// From the Prometheus text of `/metrics`; `None` without task metrics (a server run
@@ -25,7 +38,22 @@ impl TaskCounts {
                 .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
                 .and_then(|v| v.trim().parse::<f64>().ok())
         };
+        // The histogram's cumulative buckets, in order, back to counts per bucket.
+        let cumulative: Vec<f64> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("task_wake_to_poll_seconds_bucket{"))
+            .filter_map(|l| l.rsplit_once(' ')?.1.trim().parse::<f64>().ok())
+            .collect();
+        let mut waits = [0.0; WAIT_BUCKETS];
+        if cumulative.len() == WAIT_BUCKETS {
+            for i in 0..WAIT_BUCKETS {
+                waits[i] = cumulative[i] - if i == 0 { 0.0 } else { cumulative[i - 1] };
+            }
+        }
         Some(Self {
+            waits,
+            longest_poll_s: get("task_longest_poll_seconds").unwrap_or(0.0),
+            waiting: get("tasks_waiting_to_be_polled").unwrap_or(0.0),
             polls: get("task_polls_total")?,
             poll_s: get("task_poll_seconds_total")?,
             slow_polls: get("task_slow_polls_total")?,
@@ -46,6 +74,9 @@ impl TaskCounts {
             schedules: self.schedules - before.schedules,
             scheduled_s: self.scheduled_s - before.scheduled_s,
             long_delays: self.long_delays - before.long_delays,
+            waits: std::array::from_fn(|i| self.waits[i] - before.waits[i]),
+            longest_poll_s: self.longest_poll_s,
+            waiting: self.waiting,
         }
     }
 
@@ -79,6 +110,25 @@ mod tests {
         assert!((d.mean_poll_us().expect("polls") - 2.0).abs() < 1e-9);
         assert!((d.mean_scheduled_us().expect("schedules") - 20.0).abs() < 1e-9);
         assert_eq!(d.slow_polls, 0.0);
+        // Without the histogram lines the buckets stay empty; with them, counts per bucket.
+        assert_eq!(d.waits, [0.0; WAIT_BUCKETS]);
+        let mut hist = at(10, 0.0);
+        let mut total = 0;
+        for (i, le) in common::task_waits::BOUNDS_US
+            .iter()
+            .map(|b| b.to_string())
+            .chain(["+Inf".to_string()])
+            .enumerate()
+        {
+            total += i as u32; // bucket i holds i waits
+            hist += &format!("task_wake_to_poll_seconds_bucket{{le=\"{le}\"}} {total}\n");
+        }
+        hist += "task_longest_poll_seconds 0.25\n";
+        let h = TaskCounts::parse(&hist).expect("counts");
+        assert_eq!(h.waits[0], 0.0);
+        assert_eq!(h.waits[3], 3.0);
+        assert_eq!(h.waits[WAIT_BUCKETS - 1], (WAIT_BUCKETS - 1) as f64);
+        assert_eq!(h.since(&a).longest_poll_s, 0.25);
         assert_eq!(TaskCounts::parse("kafka_records_delivered_total 5\n"), None);
         // A name that only starts like another is not it.
         assert_eq!(

@@ -5,8 +5,8 @@
 //! gets an unmeasured warm-up. After them, one paced round: every runtime at the same
 //! offered rate, for the efficiency verdict (the round's order is the block's Latin-square
 //! round `block mod n`, so over the blocks every runtime takes every position). The
-//! mechanism round after the last block's rounds is a verdict turn with syscall
-//! tracepoints attached.
+//! mechanism block's one round is a turn like a verdict turn on processes with task
+//! metrics on, with syscall tracepoints attached (unless `BENCH_SYSCALLS=0`).
 
 use std::time::Duration;
 
@@ -20,8 +20,9 @@ use crate::workload::Timing;
 pub(super) enum Purpose {
     /// The verdict's rounds: no tracepoints attached.
     Verdict,
-    /// One round with syscalls counted, after the verdict's.
-    Mechanism,
+    /// One round on the mechanism block's processes (task metrics on), with syscalls
+    /// counted if `syscalls`.
+    Mechanism { syscalls: bool },
     /// One round paced (open loop) at `rate` req/s, for the efficiency verdict.
     Efficiency { rate: f64 },
 }
@@ -43,16 +44,17 @@ pub(super) fn run(
     let mut rounds = block_order(n, block, seed);
     match purpose {
         Purpose::Verdict => {}
-        Purpose::Mechanism => {
+        Purpose::Mechanism { syscalls } => {
             rounds.truncate(1);
             for (_, s) in live.iter_mut() {
-                s.count_syscalls(true);
+                s.count_syscalls(syscalls);
             }
         }
         Purpose::Efficiency { .. } => rounds = vec![rounds.swap_remove(block % n)],
     }
     let mut previous: Option<usize> = None;
-    if purpose == Purpose::Verdict {
+    if matches!(purpose, Purpose::Verdict | Purpose::Mechanism { .. }) {
+        // Fresh processes: publishing, then warm.
         for (_, s) in live.iter_mut() {
             if s.wait_until_publishing(Duration::from_secs(10)).is_err() {
                 return false;
@@ -95,12 +97,12 @@ pub(super) fn run(
         for ((raw, _), s) in live.iter_mut().zip(samples.into_iter().flatten()) {
             match purpose {
                 Purpose::Verdict => raw.round_samples.push(s),
-                Purpose::Mechanism => raw.mechanism_samples.push(s),
+                Purpose::Mechanism { .. } => raw.mechanism_samples.push(s),
                 Purpose::Efficiency { .. } => raw.efficiency_samples.push(s),
             }
         }
     }
-    if purpose == Purpose::Mechanism {
+    if let Purpose::Mechanism { syscalls: true } = purpose {
         for (raw, s) in live.iter_mut() {
             raw.syscalls_unavailable = s.syscalls_unavailable();
             s.count_syscalls(false);

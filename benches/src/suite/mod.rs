@@ -1,8 +1,10 @@
 //! The runner behind `cargo bench`: per workload, blocks of fresh server processes with
-//! balanced rounds (`blocks.rs`; the verdict's replicates), then on the last block's
-//! processes a mechanism round (syscalls counted), criterion's samples, the latency curve
-//! (`curve.rs`, open-loop passes, cores kept awake by `awake.rs`), a latency pass at
-//! saturation and a profiling pass (`profile.rs`: flame graphs); each process is stopped (SIGTERM: it flushes), and what landed in Kafka is
+//! balanced rounds (`blocks.rs`; the verdict's replicates), then one more set of fresh
+//! processes, the mechanism block, with task metrics on (they cost each poll ~0.3 µs, so
+//! the verdict blocks run without): a mechanism round (syscalls counted), criterion's
+//! samples, the latency curve (`curve.rs`, open-loop passes, cores kept awake by
+//! `awake.rs`), a latency pass at saturation and a profiling pass (`profile.rs`: flame
+//! graphs). Each process is stopped (SIGTERM: it flushes), and what landed in Kafka is
 //! checked per runtime over all its processes (`ledger.rs`, [`crate::results::verify`]).
 //!
 //! Results land in `results/latest/raw/<workload>/<runtime>.json`; criterion's own estimates
@@ -40,9 +42,9 @@ struct Slot {
 
 /// Runs one workload: `rules.blocks` blocks, each with fresh server processes for every
 /// runtime (tokio, tokio-uring and tokio's twin, the A/A control) and a Latin square of
-/// rounds (`blocks.rs`); after the last block's rounds, on its processes, a mechanism round
-/// with syscalls counted, criterion's samples (for reference), the latency curve and a
-/// latency pass. Every process is stopped with SIGTERM (it flushes), and at the end what
+/// rounds (`blocks.rs`); then the mechanism block (fresh processes, task metrics on): a
+/// mechanism round with syscalls counted, criterion's samples (for reference), the latency
+/// curve, a latency pass and a profiling pass. Every process is stopped with SIGTERM (it flushes), and at the end what
 /// landed in Kafka is checked once per runtime over all its processes. Returns the
 /// problems found (empty: all verified).
 pub fn run_workload(
@@ -76,14 +78,16 @@ pub fn run_workload(
         .collect();
     let blocks = opts.rules.blocks.max(1);
     let mut efficiency_rate = None;
-    for block in 0..blocks {
+    // Blocks 0..blocks decide the verdicts; one more, the mechanism block, starts fresh
+    // processes with task metrics on for everything else.
+    for block in 0..=blocks {
+        let mechanism = block == blocks;
         let block_started = std::time::Instant::now();
         let mut subjects = start_block(
             spec,
             &mut slots,
             opts,
-            layout,
-            loadgen_threads,
+            (layout, loadgen_threads, mechanism),
             broker,
             &mut problems,
         );
@@ -92,19 +96,24 @@ pub fn run_workload(
             .zip(subjects.iter_mut())
             .filter_map(|(slot, s)| Some((&mut slot.raw, s.as_mut()?)))
             .collect();
-        let mut ok = blocks::run(&mut live, block, opts.seed, &timing, Purpose::Verdict);
-        if block == 0 {
-            efficiency_rate = blocks::efficiency_rate(&live, opts.rules.efficiency_load);
-        }
-        if let (true, Some(rate)) = (ok, efficiency_rate) {
-            let purpose = Purpose::Efficiency { rate };
+        let mut ok;
+        if mechanism {
+            let purpose = Purpose::Mechanism {
+                syscalls: opts.count_syscalls,
+            };
             ok = blocks::run(&mut live, block, opts.seed, &timing, purpose);
-        }
-        if ok && block + 1 == blocks {
-            if opts.count_syscalls {
-                blocks::run(&mut live, block + 1, opts.seed, &timing, Purpose::Mechanism);
+            if ok {
+                problems.extend(last_block(c, spec, opts, layout, paths, &mut live, &timing));
             }
-            problems.extend(last_block(c, spec, opts, layout, paths, &mut live, &timing));
+        } else {
+            ok = blocks::run(&mut live, block, opts.seed, &timing, Purpose::Verdict);
+            if block == 0 {
+                efficiency_rate = blocks::efficiency_rate(&live, opts.rules.efficiency_load);
+            }
+            if let (true, Some(rate)) = (ok, efficiency_rate) {
+                let purpose = Purpose::Efficiency { rate };
+                ok = blocks::run(&mut live, block, opts.seed, &timing, purpose);
+            }
         }
         drop(live);
         for (slot, ended) in slots.iter_mut().zip(subject::finish_all(subjects)) {
@@ -114,18 +123,26 @@ pub fn run_workload(
                 ledger.close_life(e.tally, &e.ids, e.exit, e.failure);
             }
         }
-        eprintln!(
-            "{}: block {}/{blocks} done in {:.1} s",
-            spec.name,
-            block + 1,
-            block_started.elapsed().as_secs_f64()
-        );
-        if !ok {
-            problems.push(format!(
-                "{}: blocks ended at block {} after a failed load",
+        let took = block_started.elapsed().as_secs_f64();
+        if mechanism {
+            eprintln!("{}: mechanism block done in {took:.1} s", spec.name);
+        } else {
+            eprintln!(
+                "{}: block {}/{blocks} done in {took:.1} s",
                 spec.name,
                 block + 1
-            ));
+            );
+        }
+        if !ok {
+            problems.push(if mechanism {
+                format!("{}: the mechanism block's load failed", spec.name)
+            } else {
+                format!(
+                    "{}: blocks ended at block {} after a failed load",
+                    spec.name,
+                    block + 1
+                )
+            });
             break;
         }
     }
@@ -182,8 +199,7 @@ fn start_block(
     spec: &Spec,
     slots: &mut [Slot],
     opts: &Settings,
-    layout: &Layout,
-    loadgen_threads: usize,
+    (layout, loadgen_threads, monitored): (&Layout, usize, bool),
     broker: &Broker,
     problems: &mut Vec<String>,
 ) -> Vec<Option<Subject>> {
@@ -200,6 +216,7 @@ fn start_block(
                 layout,
                 loadgen_threads,
                 opts,
+                monitored,
             ) {
                 Ok(s) => {
                     slot.raw.server_flags = s.flags.clone();
@@ -224,7 +241,7 @@ fn start_block(
         .collect()
 }
 
-/// After the last block's verdict rounds, on its processes: criterion's samples (for
+/// On the mechanism block's processes, after its mechanism round: criterion's samples (for
 /// reference; the twin is not sampled), the latency curve, and a latency pass each.
 fn last_block(
     c: &mut Criterion,

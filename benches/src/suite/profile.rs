@@ -1,4 +1,4 @@
-//! The profiling pass: after everything else on the last block's processes, each compared
+//! The profiling pass: after everything else on the mechanism block's processes, each compared
 //! runtime's server runs a closed loop while its cores are sampled ([`crate::sampling`]);
 //! its folded stacks and flame graph go to `raw/<workload>/profile/`, and tokio-uring's
 //! differential flame graph against tokio's beside them.

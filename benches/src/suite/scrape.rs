@@ -30,3 +30,22 @@ pub(super) fn delivered(addr: SocketAddr) -> Option<u64> {
 pub(super) fn tasks(addr: SocketAddr) -> Option<TaskCounts> {
     TaskCounts::parse(&metrics(addr)?)
 }
+
+/// The server's own account of its tasks when a load stalled: were polls slow, are woken
+/// tasks waiting to be polled, how long was the longest poll?
+pub(super) fn stalled_tasks(addr: SocketAddr) -> String {
+    match tasks(addr) {
+        None => "unreadable (no answer on /metrics, or --task-metrics false)".into(),
+        Some(t) => format!(
+            "{:.0} woken and not yet polled now; longest poll {:.1} ms; since the start {:.0} polls ({:.0} slow, {:.3} s in them), {:.0} wake-ups waited {:.3} s to be polled ({:.0} over the threshold)",
+            t.waiting,
+            t.longest_poll_s * 1e3,
+            t.polls,
+            t.slow_polls,
+            t.slow_poll_s,
+            t.schedules,
+            t.scheduled_s,
+            t.long_delays
+        ),
+    }
+}

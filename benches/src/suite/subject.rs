@@ -63,7 +63,10 @@ pub(super) struct Subject {
 impl Subject {
     /// Starts the server on `topic` (waiting for its readiness line) and opens the load
     /// generator's connections. In an A/A run (`opts.aa`) every tokio-uring slot runs
-    /// server-tokio, with tokio's flags, under tokio-uring's label.
+    /// server-tokio, with tokio's flags, under tokio-uring's label. `monitored`: with task
+    /// metrics (the mechanism block's processes; they cost each poll ~0.3 µs, so verdict
+    /// blocks run without them).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn start(
         spec: &Spec,
         runtime: Runtime,
@@ -72,6 +75,7 @@ impl Subject {
         layout: &Layout,
         loadgen_threads: usize,
         opts: &Settings,
+        monitored: bool,
     ) -> Result<Self> {
         let pass = opts.profile.timing().latency_pass;
         let launch = if opts.aa && runtime.is_uring() {
@@ -83,8 +87,12 @@ impl Subject {
         cfg.brokers = Some(broker.addr.clone());
         cfg.topic = topic.to_string();
         cfg.args = spec.server_flags();
-        cfg.args
-            .extend(["--threads".to_string(), layout.server_threads().to_string()]);
+        cfg.args.extend([
+            "--threads".to_string(),
+            layout.server_threads().to_string(),
+            "--task-metrics".to_string(),
+            monitored.to_string(),
+        ]);
         cfg.cpus = layout.server_cpus();
         if launch.is_uring() {
             cfg.args.extend(opts.uring_flags.iter().cloned());
@@ -372,20 +380,10 @@ impl Subject {
                 self.tally.add(&r);
                 self.ids
                     .merge(r.ids.as_ref().unwrap_or(&Default::default()));
-                // The server's own account of its tasks at that moment: were polls slow, did
-                // woken tasks wait to be polled?
-                let tasks = scrape::tasks(self.server.addr).map_or_else(
-                    || "unreadable".to_string(),
-                    |t| {
-                        format!(
-                            "{:.0} polls ({:.0} slow, {:.3} s in them), {:.0} wake-ups waited {:.3} s to be polled ({:.0} over the threshold), since the server started",
-                            t.polls, t.slow_polls, t.slow_poll_s, t.schedules, t.scheduled_s, t.long_delays
-                        )
-                    },
-                );
                 self.failure = Some(format!(
-                    "{}; the server's connection tasks then: {tasks}",
-                    r.stall_summary()
+                    "{}; the server's connection tasks then: {}",
+                    r.stall_summary(),
+                    scrape::stalled_tasks(self.server.addr)
                 ));
                 None
             }
