@@ -1,6 +1,7 @@
 //! The HTTP contract, run against every server (see `servers.rs` for the suite's shape):
 //! every documented refusal with its status and reason, HEAD, a trickling body, and the
-//! request-target forms. Each case checks what landed in Kafka too.
+//! request-target forms, and the connection tasks' metrics on /metrics (on by default, off
+//! with `--task-metrics false`). Each case checks what landed in Kafka too.
 
 #[macro_use]
 mod support;
@@ -15,6 +16,7 @@ suite!(
     bad_input_gets_its_status_and_the_server_goes_on,
     head_requests_and_a_trickling_body,
     request_target_forms,
+    metrics_expose_the_connection_tasks,
 );
 
 fn bad_input_gets_its_status_and_the_server_goes_on(rt: Runtime) {
@@ -216,6 +218,43 @@ fn request_target_forms(rt: Runtime) {
     }
     server.stop(Duration::from_secs(20)).expect("clean exit");
     assert_eq!(broker.values(), vec![b"absolute-form".to_vec()]);
+}
+
+fn metrics_expose_the_connection_tasks(rt: Runtime) {
+    let broker = Broker::new("taskmetrics");
+    for (args, monitored) in [(&[][..], true), (&["--task-metrics", "false"][..], false)] {
+        let server = broker.server(rt, args);
+        let mut c = Client::connect(server.addr);
+        for i in 0..20u8 {
+            assert_eq!(c.request(&post(&[b'a' + i; 10])).status, 202);
+        }
+        let r = Client::connect(server.addr).request(&get("/metrics"));
+        let text = String::from_utf8_lossy(&r.body).into_owned();
+        if monitored {
+            // The keep-alive connection's task answered 20 requests: at least 20 polls,
+            // nearly all after a wake-up by its socket (the client waits for each answer
+            // before it sends the next request; a poll that finds data already there is
+            // not a wake-up).
+            assert!(metric(server.addr, "task_polls_total ") >= 20, "{text}");
+            assert!(
+                metric(server.addr, "tasks_instrumented_total ") >= 1,
+                "{text}"
+            );
+            assert!(
+                metric(server.addr, "task_wake_to_poll_seconds_count ") >= 10,
+                "{text}"
+            );
+            assert!(
+                text.contains("task_wake_to_poll_seconds_bucket{le=\"+Inf\"}"),
+                "{text}"
+            );
+            assert!(text.contains("task_longest_poll_seconds "), "{text}");
+        } else {
+            assert!(!text.contains("task_"), "--task-metrics false: {text}");
+        }
+        server.stop(Duration::from_secs(20)).expect("clean exit");
+    }
+    assert_eq!(broker.values().len(), 40);
 }
 
 /// Replaces the request target of a request built by [`post`].
