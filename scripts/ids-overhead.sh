@@ -11,13 +11,9 @@ cd "$(dirname "$0")/.."
 pairs=${1:-6}
 secs=${2:-5}
 shift $(( $# >= 2 ? 2 : $# ))
-out=$(mktemp)
-taskset -c 1 ./target/release/server-tokio --listen 127.0.0.1:0 --sink null --threads 1 >"$out" 2>&1 &
-server=$!
-trap 'kill "$server" 2>/dev/null || true; rm -f "$out"' EXIT
-for _ in $(seq 1 50); do grep -q "listening on" "$out" && break; sleep 0.1; done
-addr=$(grep -o "127.0.0.1:[0-9]*" "$out" | head -1)
-[ -n "$addr" ] || { echo "ids-overhead: server-tokio did not start:" >&2; cat "$out" >&2; exit 1; }
+# shellcheck disable=SC1091 # sourced from this folder
+. scripts/ab-lib.sh
+start_null_server ids-overhead
 # One run: "<req/s> <loadgen CPU µs per request>".
 run() {
   python3 - "$addr" "$secs" "$@" <<'PY'
@@ -32,15 +28,7 @@ cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 print(f'{r["rate"]:.0f} {cpu / max(r["completed"], 1) * 1e6:.3f}')
 PY
 }
-rates=()
-cpus=()
-for i in $(seq 1 "$pairs"); do
-  if [ $((i % 2)) -eq 1 ]; then read -r off_r off_c < <(run --no-ids "$@"); read -r on_r on_c < <(run "$@")
-  else read -r on_r on_c < <(run "$@"); read -r off_r off_c < <(run --no-ids "$@"); fi
-  rr=$(python3 -c "print(round($on_r / $off_r, 3))")
-  cr=$(python3 -c "print(round($on_c / $off_c, 3))")
-  rates+=("$rr")
-  cpus+=("$cr")
-  echo "pair $i: ids $on_r req/s at $on_c µs/req, no ids $off_r req/s at $off_c µs/req; rate ratio $rr, CPU ratio $cr"
-done
-python3 -c "import statistics, sys; n = len(sys.argv) // 2; r, c = sorted(map(float, sys.argv[1:n + 1])), sorted(map(float, sys.argv[n + 1:])); print(f'median with/without ids over {n} pairs: rate {statistics.median(r):.3f} {r}, load generator CPU per request {statistics.median(c):.3f} {c}')" "${rates[@]}" "${cpus[@]}"
+extra=("$@")
+run_a() { run --no-ids "${extra[@]}"; }
+run_b() { run "${extra[@]}"; }
+ab_pairs "$pairs" "no ids" "ids" "load generator"

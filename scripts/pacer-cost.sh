@@ -16,13 +16,9 @@ rate=${3:-40000}
 secs=${4:-4}
 shift $(( $# >= 4 ? 4 : $# ))
 new=./target/release/loadgen
-out=$(mktemp)
-taskset -c 1 ./target/release/server-tokio --listen 127.0.0.1:0 --sink null --threads 1 >"$out" 2>&1 &
-server=$!
-trap 'kill "$server" 2>/dev/null || true; rm -f "$out"' EXIT
-for _ in $(seq 1 50); do grep -q "listening on" "$out" && break; sleep 0.1; done
-addr=$(grep -o "127.0.0.1:[0-9]*" "$out" | head -1)
-[ -n "$addr" ] || { echo "pacer-cost: server-tokio did not start:" >&2; cat "$out" >&2; exit 1; }
+# shellcheck disable=SC1091 # sourced from this folder
+. scripts/ab-lib.sh
+start_null_server pacer-cost
 pace=()
 [ "$rate" = closed ] || pace=(--rate "$rate")
 # One run: "<req/s> <loadgen CPU µs per request> <own send delay p99 µs>".
@@ -38,18 +34,10 @@ after = resource.getrusage(resource.RUSAGE_CHILDREN)
 cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 sent = r["completed"] * (1 + 0.5 / float(secs))  # the warm-up's requests cost CPU too
 own = ((r.get("schedule") or {}).get("client_lag_us") or {}).get("p99", 0)
-print(f'{r["rate"]:.0f} {cpu / max(sent, 1) * 1e6:.3f} {own}')
+print(f'{r["rate"]:.0f} {cpu / max(sent, 1) * 1e6:.3f} own delay p99 {own} µs')
 PY
 }
-rates=()
-cpus=()
-for i in $(seq 1 "$pairs"); do
-  if [ $((i % 2)) -eq 1 ]; then read -r a_r a_c a_l < <(run "$old" "${pace[@]}" "$@"); read -r b_r b_c b_l < <(run "$new" "${pace[@]}" "$@")
-  else read -r b_r b_c b_l < <(run "$new" "${pace[@]}" "$@"); read -r a_r a_c a_l < <(run "$old" "${pace[@]}" "$@"); fi
-  rr=$(python3 -c "print(round($b_r / $a_r, 3))")
-  cr=$(python3 -c "print(round($b_c / $a_c, 3))")
-  rates+=("$rr")
-  cpus+=("$cr")
-  echo "pair $i: old $a_r req/s at $a_c µs/req (own delay p99 $a_l µs), new $b_r req/s at $b_c µs/req (p99 $b_l µs); rate ratio $rr, CPU ratio $cr"
-done
-python3 -c "import statistics, sys; n = len(sys.argv) // 2; r, c = sorted(map(float, sys.argv[1:n + 1])), sorted(map(float, sys.argv[n + 1:])); print(f'median new/old over {n} pairs: rate {statistics.median(r):.3f} {r}, load generator CPU per request {statistics.median(c):.3f} {c}')" "${rates[@]}" "${cpus[@]}"
+extra=("$@")
+run_a() { run "$old" "${pace[@]}" "${extra[@]}"; }
+run_b() { run "$new" "${pace[@]}" "${extra[@]}"; }
+ab_pairs "$pairs" old new "load generator"

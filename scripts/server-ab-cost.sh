@@ -46,15 +46,9 @@ finally:
     srv.wait()
 PY
 }
-rates=()
-cpus=()
-for i in $(seq 1 "$pairs"); do
-  if [ $((i % 2)) -eq 1 ]; then read -r a_r a_c < <(run "$a" "$@"); read -r b_r b_c < <(run "$b" "$@")
-  else read -r b_r b_c < <(run "$b" "$@"); read -r a_r a_c < <(run "$a" "$@"); fi
-  rr=$(python3 -c "print(round($b_r / $a_r, 3))")
-  cr=$(python3 -c "print(round($b_c / $a_c, 3))")
-  rates+=("$rr")
-  cpus+=("$cr")
-  echo "pair $i: A $a_r req/s at $a_c µs/req, B $b_r req/s at $b_c µs/req; rate ratio $rr, CPU ratio $cr"
-done
-python3 -c "import statistics, sys; n = len(sys.argv) // 2; r, c = sorted(map(float, sys.argv[1:n + 1])), sorted(map(float, sys.argv[n + 1:])); print(f'median B/A over {n} pairs: rate {statistics.median(r):.3f} {r}, server CPU per request {statistics.median(c):.3f} {c}')" "${rates[@]}" "${cpus[@]}"
+# shellcheck disable=SC1091 # sourced from this folder
+. scripts/ab-lib.sh
+extra=("$@")
+run_a() { run "$a" "${extra[@]}"; }
+run_b() { run "$b" "${extra[@]}"; }
+ab_pairs "$pairs" A B server

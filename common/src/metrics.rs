@@ -113,18 +113,32 @@ impl Metrics {
             ),
         ];
         for (name, help, value) in counters {
-            let _ = write!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
-            );
+            write_metric(&mut out, "counter", name, help, value);
         }
-        let _ = write!(
-            out,
-            "# HELP connections_open TCP connections open now.\n# TYPE connections_open gauge\nconnections_open {}\n",
-            self.open_connections.load(Relaxed)
+        write_metric(
+            &mut out,
+            "gauge",
+            "connections_open",
+            "TCP connections open now.",
+            self.open_connections.load(Relaxed),
         );
         out
     }
+}
+
+/// Appends one metric in the Prometheus text format: its HELP and TYPE lines, then its
+/// value (`kind`: `counter` or `gauge`).
+pub fn write_metric(
+    out: &mut String,
+    kind: &str,
+    name: &str,
+    help: &str,
+    value: impl std::fmt::Display,
+) {
+    let _ = write!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+    );
 }
 
 /// Decrements the open-connection gauge on drop.

@@ -12,6 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
 
+use crate::metrics::write_metric;
+
 /// Upper bounds of the wait histogram's buckets: 1 µs, 2 µs, 4 µs, ... 16,384 µs; one more
 /// bucket above (`+Inf`).
 pub const BOUNDS_US: [u64; 15] = [
@@ -92,15 +94,19 @@ impl TaskWaits {
             "{name}_sum {}\n{name}_count {cumulative}\n",
             self.wait_ns.load(Relaxed) as f64 / 1e9
         );
-        let _ = write!(
+        write_metric(
             out,
-            "# HELP task_longest_poll_seconds The longest single poll of a connection task since the start.\n# TYPE task_longest_poll_seconds gauge\ntask_longest_poll_seconds {}\n",
-            self.longest_poll_ns.load(Relaxed) as f64 / 1e9
+            "gauge",
+            "task_longest_poll_seconds",
+            "The longest single poll of a connection task since the start.",
+            self.longest_poll_ns.load(Relaxed) as f64 / 1e9,
         );
-        let _ = write!(
+        write_metric(
             out,
-            "# HELP tasks_waiting_to_be_polled Connection tasks woken and not yet polled, now.\n# TYPE tasks_waiting_to_be_polled gauge\ntasks_waiting_to_be_polled {}\n",
-            self.waiting.load(Relaxed).max(0)
+            "gauge",
+            "tasks_waiting_to_be_polled",
+            "Connection tasks woken and not yet polled, now.",
+            self.waiting.load(Relaxed).max(0),
         );
     }
 }

@@ -4,13 +4,13 @@
 //! (over `--slow-poll`, default 50 µs) and their time, and how long tasks waited between
 //! being woken and being polled (the scheduling delay), with the long waits among them.
 
-use std::fmt::Write;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use tokio_metrics::TaskMonitor;
 
+use crate::metrics::write_metric;
 use crate::task_waits::{TaskWaits, Timed};
 
 /// Everything measured about the connection tasks: tokio-metrics' totals and the wait
@@ -104,15 +104,14 @@ pub fn render(m: &TaskMonitor, threshold: Duration, out: &mut String) {
         ),
     ];
     for (name, help, value) in counters {
-        let _ = write!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
-        );
+        write_metric(out, "counter", name, help, value);
     }
-    let _ = write!(
+    write_metric(
         out,
-        "# HELP task_slow_poll_threshold_seconds Polls and wake-to-poll waits over this are slow or long.\n# TYPE task_slow_poll_threshold_seconds gauge\ntask_slow_poll_threshold_seconds {}\n",
-        threshold.as_secs_f64()
+        "gauge",
+        "task_slow_poll_threshold_seconds",
+        "Polls and wake-to-poll waits over this are slow or long.",
+        threshold.as_secs_f64(),
     );
 }
 

@@ -88,7 +88,7 @@ pub fn task_waits(s: &Summary, d: &mut Document) {
         return;
     }
     d.heading("How long woken tasks waited to be polled");
-    d.para("Every wake-up of a connection task and the wait until the runtime polled it, over all verdict rounds (both servers wrap each connection's future; read from /metrics around every turn), as shares of the waits; and the longest single poll since the processes started. A wait is the runtime's scheduling delay: other tasks ran first, or the thread was parked and had to be woken.");
+    d.para("Every wake-up of a connection task and the wait until the runtime polled it, over the mechanism block's round (its servers wrap each connection's future; read from /metrics around the turn; the verdict blocks run without, see the why-table), as shares of the waits; and the longest single poll since the processes started. A wait is the runtime's scheduling delay: other tasks ran first, or the thread was parked and had to be woken.");
     d.table(t);
 }
 
