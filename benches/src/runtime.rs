@@ -19,16 +19,23 @@ pub enum Runtime {
     UringCoopSingle,
     /// server-uring with `--sqpoll` (a kernel thread polls the submission queue).
     UringSqpoll,
+    /// server-tokio with `--sink null` (publishes nowhere): beside [`Runtime::Tokio`] in the
+    /// same blocks, what Kafka costs it.
+    TokioNullSink,
+    /// server-uring with `--sink null`: what Kafka costs [`Runtime::Uring`].
+    UringNullSink,
 }
 
 impl Runtime {
-    pub const ALL: [Runtime; 6] = [
+    pub const ALL: [Runtime; 8] = [
         Runtime::Tokio,
         Runtime::TokioPerCore,
         Runtime::Uring,
         Runtime::TokioTwin,
         Runtime::UringCoopSingle,
         Runtime::UringSqpoll,
+        Runtime::TokioNullSink,
+        Runtime::UringNullSink,
     ];
 
     /// Short label used in benchmark ids and reports.
@@ -40,6 +47,8 @@ impl Runtime {
             Runtime::TokioTwin => "tokio-twin",
             Runtime::UringCoopSingle => "tokio-uring-coop-single",
             Runtime::UringSqpoll => "tokio-uring-sqpoll",
+            Runtime::TokioNullSink => "tokio-null-sink",
+            Runtime::UringNullSink => "tokio-uring-null-sink",
         }
     }
 
@@ -47,14 +56,39 @@ impl Runtime {
     pub fn is_uring(self) -> bool {
         matches!(
             self,
-            Runtime::Uring | Runtime::UringCoopSingle | Runtime::UringSqpoll
+            Runtime::Uring
+                | Runtime::UringCoopSingle
+                | Runtime::UringSqpoll
+                | Runtime::UringNullSink
         )
     }
 
-    /// Measured by criterion and the latency pass (the A/A twin is measured in the
-    /// interleaved rounds only).
+    /// Measured by criterion, the latency pass and the latency curve: the runtimes being
+    /// compared. The A/A twin and the null sinks (controls) run in the blocks, the
+    /// mechanism round and, null sinks only, the profiling pass.
     pub fn is_compared(self) -> bool {
+        !matches!(self, Runtime::TokioTwin) && self.kafka_partner().is_none()
+    }
+
+    /// Profiled in the mechanism block (every runtime but the twin, a copy of tokio).
+    pub fn is_profiled(self) -> bool {
         self != Runtime::TokioTwin
+    }
+
+    /// For a null-sink control, the runtime it measures Kafka's cost for.
+    pub fn kafka_partner(self) -> Option<Runtime> {
+        match self {
+            Runtime::TokioNullSink => Some(Runtime::Tokio),
+            Runtime::UringNullSink => Some(Runtime::Uring),
+            _ => None,
+        }
+    }
+
+    /// The null-sink control of this runtime, if there is one.
+    pub fn null_sink(self) -> Option<Runtime> {
+        Self::ALL
+            .into_iter()
+            .find(|n| n.kafka_partner() == Some(self))
     }
 
     /// The flags that make a server binary this runtime (flavour, ring setup).
@@ -63,6 +97,7 @@ impl Runtime {
             Runtime::TokioPerCore => &["--flavour", "per-core"],
             Runtime::UringCoopSingle => &["--coop-taskrun", "--single-issuer"],
             Runtime::UringSqpoll => &["--sqpoll"],
+            Runtime::TokioNullSink | Runtime::UringNullSink => &["--sink", "null"],
             _ => &[],
         }
     }

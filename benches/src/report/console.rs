@@ -1,6 +1,6 @@
 //! The lines `cargo bench` prints at the end: criterion's ratios for reference, where the
-//! reports are, the verdicts and the efficiency verdicts (the same assessments the report
-//! renders).
+//! reports are, the verdicts, the efficiency verdicts and what Kafka costs (the same
+//! assessments the report renders).
 
 use std::path::Path;
 
@@ -67,6 +67,14 @@ pub fn print(summary: &Summary, results: &Path, criterion_index: &Path) {
                 floor(a.noise_floor)
             ),
             _ => println!("  {:<26} not measured", w.spec.name),
+        }
+    }
+    if summary.workloads.iter().any(|w| !w.kafka_cost.is_empty()) {
+        println!("\nruntime-bench: what Kafka costs (each runtime against its --sink null control, same blocks):");
+        for w in &summary.workloads {
+            for c in &w.kafka_cost {
+                println!("  {:<26} {}", w.spec.name, c.line());
+            }
         }
     }
 }

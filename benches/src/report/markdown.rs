@@ -68,6 +68,7 @@ pub fn document(s: &Summary) -> Document {
     let mut d = Document::default();
     explain::verdicts(s, &mut d);
     explain::efficiency(s, &mut d);
+    super::kafka_cost::section(s, &mut d);
     d.blocks.extend(details(s).blocks);
     d
 }
@@ -135,6 +136,8 @@ fn code(rt: Runtime) -> &'static str {
         Runtime::TokioPerCore => "P",
         Runtime::UringCoopSingle => "C",
         Runtime::UringSqpoll => "S",
+        Runtime::TokioNullSink => "N",
+        Runtime::UringNullSink => "M",
     }
 }
 
@@ -150,7 +153,7 @@ fn blocks(s: &Summary, d: &mut Document) {
         return;
     }
     d.heading("The blocks behind each verdict");
-    d.para("A block is one set of fresh server processes. Order: its rounds, one group each, every runtime's turn in the order run (T tokio, U tokio-uring, W tokio's twin, P tokio per-core, C and S the tuned rings); the Latin square puts every runtime in every position once per block. Per block: tokio-uring against both tokio processes, and the twin against tokio (ratios of the block's mean log rates): the verdict's interval is over these rows, not over rounds.");
+    d.para("A block is one set of fresh server processes. Order: its rounds, one group each, every runtime's turn in the order run (T tokio, U tokio-uring, W tokio's twin, P tokio per-core, C and S the tuned rings, N and M tokio's and tokio-uring's null-sink controls); the Latin square puts every runtime in every position once per block. Per block: tokio-uring against both tokio processes, and the twin against tokio (ratios of the block's mean log rates): the verdict's interval is over these rows, not over rounds.");
     let mut t = Table::new([
         "workload",
         "block",

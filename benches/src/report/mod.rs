@@ -8,7 +8,7 @@
 //! - [`env`]: the machine a run was measured on.
 //! - `document` (one table model for both formats), `markdown` (what the summary says),
 //!   `html` (the page and its charts); `curves` and `curve_chart` (the latency curves'
-//!   tables and charts); [`compare`]: two runs side by side; [`console`]: the lines
+//!   tables and charts); `kafka_cost` (what publishing to Kafka costs); [`compare`]: two runs side by side; [`console`]: the lines
 //!   `cargo bench` prints at the end.
 
 pub mod compare;
@@ -21,6 +21,7 @@ mod explain;
 mod forest;
 pub mod format;
 mod html;
+mod kafka_cost;
 mod legacy;
 pub mod machine;
 mod markdown;
@@ -36,8 +37,8 @@ use anyhow::Result;
 use crate::analysis;
 use crate::analysis::Paired;
 use crate::results::{
-    assess_efficiency, assess_rounds, criterion_interval, interval_from, read_json, write_json,
-    Paths, RawResult,
+    assess_efficiency, assess_kafka_cost, assess_rounds, criterion_interval, interval_from,
+    read_json, write_json, Paths, RawResult,
 };
 use crate::runtime::Runtime;
 pub use env::Environment;
@@ -118,6 +119,7 @@ pub fn build(results: &Path, criterion: Option<&Path>) -> Result<Summary> {
             assessment: None,
             efficiency: None,
             efficiency_rate: None,
+            kafka_cost: Vec::new(),
             criterion_drift: None,
             paired_uring_tokio: Paired::from_rounds(&rates(Runtime::Uring), &rates(Runtime::Tokio)),
             paired_cpu_uring_tokio: Paired::from_rounds(&cpu_uring, &cpu_tokio),
@@ -174,6 +176,15 @@ fn assess_workload(w: &mut WorkloadResult, rules: &analysis::Rules) {
         .flat_map(|r| r.raw.efficiency_samples.iter().filter_map(|s| s.offered))
         .collect();
     w.efficiency_rate = analysis::median(&offered);
+    w.kafka_cost = assess_kafka_cost(
+        |rt, paced| {
+            w.runtime(rt).map_or(&[][..], |r| match paced {
+                true => &r.raw.efficiency_samples[..],
+                false => &r.raw.round_samples[..],
+            })
+        },
+        rules,
+    );
 }
 
 /// Writes summary.json, summary.md and report.html into `dir`.

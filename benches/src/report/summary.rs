@@ -111,6 +111,9 @@ pub struct WorkloadResult {
     pub efficiency: Option<Assessment>,
     #[serde(default)]
     pub efficiency_rate: Option<f64>,
+    /// What Kafka costs each runtime that ran beside its null-sink control.
+    #[serde(default)]
+    pub kafka_cost: Vec<crate::results::KafkaCost>,
     /// Criterion's tokio-uring / tokio estimate falls outside the blocks' interval: its one
     /// pair of processes, measured one runtime after the other, read differently
     /// (their own offsets, or the machine's drift in between).
@@ -236,6 +239,7 @@ pub(crate) fn test_summary(spec: Spec, thrpt: &[(Runtime, f64)]) -> Summary {
             assessment: None,
             efficiency: None,
             efficiency_rate: None,
+            kafka_cost: Vec::new(),
             criterion_drift: None,
             spec,
             runtimes,

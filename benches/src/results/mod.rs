@@ -7,7 +7,9 @@
 //! - [`RawResult`]: one workload x runtime, `raw/<workload>/<runtime>.json`.
 //! - [`verify`]: the one delivery check (pure: evidence in, verdict out); [`ids`]: its
 //!   record-by-record part, matching what landed to the requests' ids.
-//! - [`RoundSample`]: one turn, and the verdicts from a workload's turns (`sample.rs`).
+//! - [`RoundSample`]: one turn, and the verdicts from a workload's turns (`sample.rs`);
+//!   what Kafka costs a runtime, from its turns beside its null-sink control's
+//!   (`kafka_cost.rs`).
 //! - [`Curve`]: a runtime's latency curve (`curve.rs`).
 //! - criterion's files: where its estimates are, the run's kept copies, read as req/s
 //!   (`criterion.rs`).
@@ -15,6 +17,7 @@
 mod criterion;
 mod curve;
 pub mod ids;
+pub mod kafka_cost;
 mod sample;
 mod tasks;
 mod verify;
@@ -28,6 +31,7 @@ use crate::runtime::Runtime;
 use crate::workload::{Profile, Spec};
 pub use criterion::{criterion_estimate, criterion_interval, interval_from};
 pub use curve::{Curve, CurvePass, CurvePoint};
+pub use kafka_cost::{assess_kafka_cost, KafkaCost};
 pub use sample::{assess_efficiency, assess_rounds, limits, rates_by_block, RoundSample};
 pub use tasks::{TaskCounts, WAIT_BUCKETS};
 pub use verify::{verify, Evidence, Exit, Landed, Verification};

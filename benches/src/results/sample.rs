@@ -127,7 +127,10 @@ pub fn rates_by_block(samples: &[RoundSample]) -> Vec<Vec<f64>> {
 
 /// A figure of each turn grouped by block, each block's rounds in round order (a turn
 /// without the figure gives NaN, which drops its block from the verdict).
-fn by_block(samples: &[RoundSample], figure: impl Fn(&RoundSample) -> f64) -> Vec<Vec<f64>> {
+pub(super) fn by_block(
+    samples: &[RoundSample],
+    figure: impl Fn(&RoundSample) -> f64,
+) -> Vec<Vec<f64>> {
     let blocks = samples.iter().map(|s| s.block + 1).max().unwrap_or(0);
     let mut v = vec![Vec::new(); blocks];
     let mut sorted: Vec<&RoundSample> = samples.iter().collect();

@@ -2,7 +2,7 @@
 //! the rest of the kernel, the runtime, our code, the Kafka client, other user code) and
 //! the functions that took the most samples themselves (leaf frames), kernel and user.
 
-use super::stacks::Stacks;
+use super::stacks::{Stacks, SERVER_THREADS};
 
 /// A profile's summary for the report.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -14,6 +14,11 @@ pub struct Breakdown {
     /// (function, samples as the leaf frame), largest first, at most [`TOP`].
     pub top_kernel: Vec<(String, u64)>,
     pub top_user: Vec<(String, u64)>,
+    /// (step of the Kafka path, samples): the same samples split by thread and by what
+    /// they were doing for the publisher ([`kafka_step`]); profiles from before threads
+    /// were recorded have none.
+    #[serde(default)]
+    pub kafka_path: Vec<(String, u64)>,
 }
 
 /// Functions listed per side.
@@ -95,6 +100,70 @@ fn part(chain: &str) -> &'static str {
         .unwrap_or("other user code (std, libc, allocator)")
 }
 
+/// Steps of the Kafka path, in the order a record takes them ([`kafka_step`]).
+pub const KAFKA_STEPS: &[&str] = &[
+    PUBLISH,
+    PRODUCE,
+    DELIVERY_OURS,
+    DELIVERY_CLIENT,
+    CLIENT_USER,
+    CLIENT_KERNEL,
+    OTHER_THREADS,
+    NOT_KAFKA,
+];
+const PUBLISH: &str = "server threads: our publish code";
+const PRODUCE: &str = "server threads: the produce call (rdkafka, librdkafka)";
+const DELIVERY_OURS: &str = "delivery thread: our callback";
+const DELIVERY_CLIENT: &str = "delivery thread: librdkafka's events, waits";
+const CLIENT_USER: &str = "librdkafka's threads: user (batching, protocol)";
+const CLIENT_KERNEL: &str = "librdkafka's threads: kernel (broker socket, wake-ups)";
+const OTHER_THREADS: &str = "other threads (health probe, signals)";
+const NOT_KAFKA: &str = "server threads: the rest (HTTP, runtime, client socket)";
+
+/// Which step of the Kafka path a chain `root;thread;frames...` is, from its thread frame
+/// (`stacks::thread_frame`) and its frames (names are `crate::function`): on the
+/// runtime's threads, a chain through rdkafka or librdkafka is the produce call, one
+/// through our `publish` (and not the client) our publish code, the rest not Kafka's; on
+/// the delivery thread, our callback (`delivery`) or the client's event handling;
+/// librdkafka's own threads split into user and kernel time. A chain without a thread
+/// frame (a profile from before threads were recorded) is `None`.
+pub fn kafka_step(chain: &str) -> Option<&'static str> {
+    let mut frames = chain.split(';').skip(1);
+    let thread = frames.next()?;
+    let rest: Vec<&str> = frames.collect();
+    let any = |f: &dyn Fn(&str) -> bool| rest.iter().any(|x| f(x));
+    let client = |x: &str| user_part(x) == Some("Kafka client");
+    Some(if thread == SERVER_THREADS {
+        if any(&client) {
+            PRODUCE
+        } else if any(&|x| x == "common::publish") {
+            PUBLISH
+        } else {
+            NOT_KAFKA
+        }
+    } else if thread.starts_with("[thread: delivery") {
+        if any(&|x| x == "common::delivery") {
+            DELIVERY_OURS
+        } else {
+            DELIVERY_CLIENT
+        }
+    } else if thread.starts_with("[thread: rdk:") {
+        if any(&|x| x.ends_with("_[k]")) {
+            CLIENT_KERNEL
+        } else {
+            CLIENT_USER
+        }
+    } else if thread.starts_with("[thread: ") {
+        OTHER_THREADS
+    } else {
+        return None;
+    })
+}
+
+fn is_thread_frame(f: &str) -> bool {
+    f == SERVER_THREADS || f.starts_with("[thread: ")
+}
+
 impl Breakdown {
     /// The summary of the samples under `root` (the server's).
     pub fn of(stacks: &Stacks, root: &str) -> Self {
@@ -102,13 +171,24 @@ impl Breakdown {
         let mut parts: Vec<(String, u64)> = Vec::new();
         let mut kernel: std::collections::HashMap<String, u64> = Default::default();
         let mut user: std::collections::HashMap<String, u64> = Default::default();
+        let mut kafka_path: Vec<(String, u64)> = Vec::new();
+        let add = |v: &mut Vec<(String, u64)>, p: &str, n: u64| match v
+            .iter_mut()
+            .find(|(q, _)| q == p)
+        {
+            Some((_, c)) => *c += n,
+            None => v.push((p.to_string(), n)),
+        };
         for (chain, &n) in &mine.counts {
-            let p = part(chain);
-            match parts.iter_mut().find(|(q, _)| q == p) {
-                Some((_, c)) => *c += n,
-                None => parts.push((p.to_string(), n)),
+            add(&mut parts, part(chain), n);
+            if let Some(step) = kafka_step(chain) {
+                add(&mut kafka_path, step, n);
             }
-            if let Some(leaf) = chain.rsplit(';').next().filter(|l| *l != root) {
+            if let Some(leaf) = chain
+                .rsplit(';')
+                .next()
+                .filter(|l| *l != root && !is_thread_frame(l))
+            {
                 let side = if leaf.ends_with("_[k]") {
                     &mut kernel
                 } else {
@@ -126,11 +206,13 @@ impl Breakdown {
             v
         };
         parts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        kafka_path.sort_by_key(|(p, _)| KAFKA_STEPS.iter().position(|q| q == p));
         Self {
             samples: mine.total(),
             parts,
             top_kernel: top(kernel),
             top_user: top(user),
+            kafka_path,
         }
     }
 }
@@ -166,5 +248,40 @@ mod tests {
         assert_eq!(b.parts[0].0, "kernel: network stack", "largest first");
         assert_eq!(b.top_kernel[0], ("tcp_sendmsg".to_string(), 7));
         assert_eq!(b.top_user[0], ("common::http::parse".to_string(), 5));
+    }
+
+    #[test]
+    fn the_kafka_path_splits_by_thread_and_by_what_the_chain_did() {
+        let st = Stacks::parse(
+            "srv;[server threads];common::handle;common::publish;rdkafka::send;librdkafka::rd_kafka_producev 4\n\
+             srv;[server threads];common::handle;common::publish;__GI___libc_malloc 2\n\
+             srv;[server threads];common::parse 9\n\
+             srv;[thread: delivery (producer polling)];rdkafka::poll;common::delivery;tokio::sync::oneshot::send 3\n\
+             srv;[thread: delivery (producer polling)];rdkafka::poll;__futex_wait_[k] 1\n\
+             srv;[thread: rdk:broker1];librdkafka::rd_kafka_msgset_writer_write_msg_v2 5\n\
+             srv;[thread: rdk:broker1];__libc_send;tcp_sendmsg_[k] 6\n\
+             srv;[thread: kafka-health];__libc_recv 1\n\
+             srv;[server threads] 1\n",
+        )
+        .expect("folded");
+        let b = Breakdown::of(&st, "srv");
+        let step = |p: &str| b.kafka_path.iter().find(|(q, _)| q == p).map(|(_, n)| *n);
+        assert_eq!(step(PRODUCE), Some(4));
+        assert_eq!(step(PUBLISH), Some(2));
+        assert_eq!(step(NOT_KAFKA), Some(10));
+        assert_eq!(step(DELIVERY_OURS), Some(3));
+        assert_eq!(step(DELIVERY_CLIENT), Some(1));
+        assert_eq!(step(CLIENT_USER), Some(5));
+        assert_eq!(step(CLIENT_KERNEL), Some(6));
+        assert_eq!(step(OTHER_THREADS), Some(1));
+        assert_eq!(b.kafka_path[0].0, PUBLISH, "in the path's order");
+        assert!(
+            b.top_user.iter().all(|(f, _)| !f.starts_with('[')),
+            "a thread frame is never a leaf function: {:?}",
+            b.top_user
+        );
+        // Chains without a thread frame (older profiles): no Kafka path.
+        let old = Stacks::parse("srv;common::parse 3\n").expect("folded");
+        assert!(Breakdown::of(&old, "srv").kafka_path.is_empty());
     }
 }

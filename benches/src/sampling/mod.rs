@@ -34,7 +34,8 @@ pub struct CpuProfile {
     /// The folded stacks and the flame graph, relative to the workload's raw folder.
     pub folded: Option<String>,
     pub svg: Option<String>,
-    /// On tokio-uring's profile: the differential flame graph against tokio's.
+    /// The differential flame graph: on tokio-uring's profile against tokio's, on a
+    /// null-sink control's the Kafka-publishing runtime's against it.
     #[serde(default)]
     pub differential_svg: Option<String>,
     /// The sampled cores, and how often they were sampled (µs of CPU time).
@@ -115,8 +116,9 @@ pub fn capture<R>(
             .filter(|a| names.get(a).is_none_or(|n| n[0] == "[unknown]"))
             .count();
         let kernel = symbols::Kallsyms::read();
+        let threads = stacks::thread_names(pid);
         Ok(Captured {
-            stacks: Stacks::fold(&c.samples, pid, root, &names, kernel.as_ref()),
+            stacks: Stacks::fold(&c.samples, (pid, root), &threads, &names, kernel.as_ref()),
             lost: c.lost,
             unknown_user_share: unknown as f64 / addrs.len().max(1) as f64,
         })

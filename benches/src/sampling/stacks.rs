@@ -19,13 +19,14 @@ pub const IDLE: &str = "[idle]";
 pub const OTHER: &str = "[other processes]";
 
 impl Stacks {
-    /// Folds samples: the profiled process's under `root`, the idle task's under [`IDLE`],
-    /// any other process's under [`OTHER`]; user frames (from `user`, outermost first per
+    /// Folds samples: the profiled process's under `root` and its thread's frame
+    /// ([`thread_frame`] of its name in `threads`), the idle task's under [`IDLE`], any
+    /// other process's under [`OTHER`]; user frames (from `user`, outermost first per
     /// address) above kernel frames (from `kernel`).
     pub fn fold(
         samples: &[RawSample],
-        pid: u32,
-        root: &str,
+        (pid, root): (u32, &str),
+        threads: &HashMap<u32, String>,
         user: &HashMap<u64, Vec<String>>,
         kernel: Option<&Kallsyms>,
     ) -> Self {
@@ -38,6 +39,7 @@ impl Stacks {
             };
             let mut frames = vec![who.to_string()];
             if s.pid == pid {
+                frames.push(thread_frame(threads.get(&s.tid).map(String::as_str)));
                 // Leaf first in the sample; a return address is looked up one byte back
                 // (inside the call), the leaf's own address as it is.
                 for (i, ip) in s.user.iter().enumerate().rev() {
@@ -71,6 +73,7 @@ impl Stacks {
             .collect()
     }
 
+    /// The samples' total.
     pub fn total(&self) -> u64 {
         self.counts.values().sum()
     }
@@ -114,6 +117,41 @@ impl Stacks {
     }
 }
 
+/// The frame under the root that says which thread a sample ran on: the runtime's own
+/// threads are one frame, `[server threads]` (so tokio's and tokio-uring's profiles share
+/// it in a differential); helper threads keep their names: librdkafka's (`rdk:main`,
+/// `rdk:broker1`, ...), the producer's delivery thread, the health probe, the signal
+/// thread. A thread that exited before its name was read is `[thread: exited]`.
+pub fn thread_frame(comm: Option<&str>) -> String {
+    match comm {
+        None => "[thread: exited]".into(),
+        // rdkafka's ThreadedProducer names its thread "producer polling thread"; the
+        // kernel keeps 15 bytes of a name.
+        Some(c) if c.starts_with("producer pol") => "[thread: delivery (producer polling)]".into(),
+        Some(c) if c.starts_with("rdk:") || c == "kafka-health" || c == "signals" => {
+            format!("[thread: {c}]")
+        }
+        Some(_) => SERVER_THREADS.into(),
+    }
+}
+
+/// The thread frame of the runtime's own threads (see [`thread_frame`]).
+pub const SERVER_THREADS: &str = "[server threads]";
+
+/// Every thread of `pid` now: thread id → its name (`/proc/PID/task/TID/comm`).
+pub fn thread_names(pid: u32) -> HashMap<u32, String> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return HashMap::new();
+    };
+    dir.flatten()
+        .filter_map(|e| {
+            let tid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+            Some((tid, comm.trim_end().to_string()))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,10 +178,14 @@ mod tests {
             s(0, vec![], vec![0xffff_0000]),
             s(8, vec![0x10], vec![]),
         ];
-        let st = Stacks::fold(&samples, 7, "server", &user, k);
-        assert_eq!(st.counts["server;main;inlined_caller;leaf"], 2);
+        let threads: HashMap<u32, String> = [(7, "tokio-runtime-w".to_string())].into();
+        let st = Stacks::fold(&samples, (7, "server"), &threads, &user, k);
         assert_eq!(
-            st.counts["server;main;inlined_caller;[unknown];[kernel]_[k]"],
+            st.counts["server;[server threads];main;inlined_caller;leaf"],
+            2
+        );
+        assert_eq!(
+            st.counts["server;[server threads];main;inlined_caller;[unknown];[kernel]_[k]"],
             1
         );
         assert_eq!(st.counts["[idle];[kernel]_[k]"], 1);
@@ -158,5 +200,20 @@ mod tests {
             Stacks::user_addresses(&samples, 7),
             [0x10, 0x20, 0x10, 0x20, 0x99, 0x20]
         );
+    }
+
+    #[test]
+    fn helper_threads_keep_their_names_and_the_runtime_s_are_one_frame() {
+        assert_eq!(thread_frame(Some("rdk:broker1")), "[thread: rdk:broker1]");
+        assert_eq!(
+            thread_frame(Some("producer pollin")),
+            "[thread: delivery (producer polling)]"
+        );
+        assert_eq!(thread_frame(Some("tokio-runtime-w")), SERVER_THREADS);
+        assert_eq!(thread_frame(Some("server-uring")), SERVER_THREADS);
+        assert_eq!(thread_frame(None), "[thread: exited]");
+        let me = thread_names(std::process::id());
+        let tid = unsafe { libc::gettid() } as u32;
+        assert!(me.contains_key(&tid), "{me:?}");
     }
 }

@@ -37,7 +37,7 @@ fn base_rate(live: &[(&mut RawResult, &mut Subject)]) -> Option<(f64, String)> {
         })
 }
 
-/// Runs the curve of every runtime but the A/A twin; records it in each one's result and
+/// Runs the curve of every compared runtime (not the A/A twin, not the null-sink controls); records it in each one's result and
 /// writes the histograms under `raw_dir`.
 pub(super) fn run(
     live: &mut [(&mut RawResult, &mut Subject)],
@@ -46,7 +46,7 @@ pub(super) fn run(
     raw_dir: &Path,
 ) {
     let curved: Vec<usize> = (0..live.len())
-        .filter(|&i| live[i].0.runtime != Runtime::TokioTwin)
+        .filter(|&i| live[i].0.runtime.is_compared())
         .collect();
     let Some((base, base_from)) = base_rate(live) else {
         for &i in &curved {

@@ -3,7 +3,6 @@
 //! to each of them, how each exited, and at the end the one delivery check.
 
 use anyhow::Result;
-use common::kafka::SinkKind;
 use common::landed::{CountMethod, TopicReader};
 use loadgen::ids::Ids;
 
@@ -36,7 +35,7 @@ impl Ledger {
             runtime.label(),
             std::process::id()
         );
-        let reader = if spec.sink == SinkKind::Null {
+        let reader = if !spec.publishes(runtime) {
             None
         } else {
             broker.topic(&topic)?;

@@ -23,7 +23,9 @@ mod subject;
 use criterion::{BenchmarkId, Criterion, Throughput};
 
 use crate::layout::Layout;
-use crate::results::{assess_efficiency, assess_rounds, write_json, Paths, RawResult};
+use crate::results::{
+    assess_efficiency, assess_kafka_cost, assess_rounds, write_json, Paths, RawResult,
+};
 use crate::server::IoUringUnavailable;
 use crate::settings::Settings;
 use crate::workload::{Spec, Timing};
@@ -170,6 +172,17 @@ pub fn run_workload(
             spec.name,
             a.verdict.efficiency_text()
         );
+    }
+    for c in assess_kafka_cost(
+        |rt, paced| {
+            of(rt).map_or(&[][..], |s| match paced {
+                true => &s.raw.efficiency_samples[..],
+                false => &s.raw.round_samples[..],
+            })
+        },
+        &opts.rules,
+    ) {
+        eprintln!("{}: {}", spec.name, c.line());
     }
     for Slot { mut raw, ledger } in slots {
         if let Some(ledger) = ledger {

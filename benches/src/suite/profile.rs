@@ -1,7 +1,8 @@
 //! The profiling pass: after everything else on the mechanism block's processes, each compared
 //! runtime's server runs a closed loop while its cores are sampled ([`crate::sampling`]);
-//! its folded stacks and flame graph go to `raw/<workload>/profile/`, and tokio-uring's
-//! differential flame graph against tokio's beside them.
+//! its folded stacks and flame graph go to `raw/<workload>/profile/`, with differential
+//! flame graphs beside them: tokio-uring against tokio, and each runtime against its
+//! null-sink control (what publishing to Kafka adds).
 
 use std::path::Path;
 use std::time::Duration;
@@ -27,9 +28,9 @@ pub(super) fn run(
         }
         return;
     }
-    let mut tokio: Option<Stacks> = None;
+    let mut profiled: Vec<(Runtime, Stacks)> = Vec::new();
     for (raw, s) in live.iter_mut() {
-        if !raw.runtime.is_compared() {
+        if !raw.runtime.is_profiled() {
             continue;
         }
         let label = raw.runtime.label();
@@ -72,35 +73,57 @@ pub(super) fn run(
             .map_err(|e| eprintln!("{label}: {e}"))
             .ok()
             .and_then(|svg| write(&dir, &format!("{stem}.svg"), &svg));
-        match raw.runtime {
-            Runtime::Tokio => tokio = Some(server),
-            Runtime::Uring => {
-                if let Some(before) = &tokio {
-                    // Frames are compared by name: the root (each runtime's label) is
-                    // renamed to one name so the two profiles share their root.
-                    let strip = |st: &Stacks, root: &str| Stacks {
-                        counts: st
-                            .counts
-                            .iter()
-                            .map(|(k, v)| (k.replacen(root, "server", 1), *v))
-                            .collect(),
-                    };
-                    let title =
-                        "tokio-uring vs tokio (red: larger share in tokio-uring, blue: smaller)";
-                    record.differential_svg = flame::differential_svg(
-                        &strip(before, Runtime::Tokio.label()),
-                        &strip(&server, label),
-                        title,
-                        &raw.workload.name,
-                    )
-                    .map_err(|e| eprintln!("{label}: {e}"))
-                    .ok()
-                    .and_then(|svg| write(&dir, "tokio-uring-vs-tokio.svg", &svg));
-                }
-            }
-            _ => {}
-        }
+        profiled.push((raw.runtime, server));
         raw.cpu_profile = Some(record);
+    }
+    // Differentials, each recorded on the second runtime's profile: tokio-uring against
+    // tokio; tokio against its null-sink control (red: what publishing to Kafka adds).
+    let stacks = |rt: Runtime| profiled.iter().find(|(r, _)| *r == rt).map(|(_, s)| s);
+    for (raw, _) in live.iter_mut() {
+        let rt = raw.runtime;
+        let (before, after, file, title) = match (rt, rt.kafka_partner()) {
+            (Runtime::Uring, _) => (
+                Runtime::Tokio,
+                Runtime::Uring,
+                "tokio-uring-vs-tokio.svg".to_string(),
+                "tokio-uring vs tokio (red: larger share in tokio-uring, blue: smaller)"
+                    .to_string(),
+            ),
+            (null, Some(kafka)) => (
+                null,
+                kafka,
+                format!("{}-vs-{}.svg", kafka.label(), null.label()),
+                format!(
+                    "{} vs {} (red: larger share when publishing to Kafka, blue: smaller)",
+                    kafka.label(),
+                    null.label()
+                ),
+            ),
+            _ => continue,
+        };
+        let (Some(a), Some(b), Some(record)) =
+            (stacks(before), stacks(after), raw.cpu_profile.as_mut())
+        else {
+            continue;
+        };
+        // Frames are compared by name: each profile's root (its runtime's label) is
+        // renamed to one name so the two share their root.
+        let strip = |st: &Stacks, root: &str| Stacks {
+            counts: st
+                .counts
+                .iter()
+                .map(|(k, v)| (k.replacen(root, "server", 1), *v))
+                .collect(),
+        };
+        record.differential_svg = flame::differential_svg(
+            &strip(a, before.label()),
+            &strip(b, after.label()),
+            &title,
+            &raw.workload.name,
+        )
+        .map_err(|e| eprintln!("{}: {e}", rt.label()))
+        .ok()
+        .and_then(|svg| write(&dir, &file, &svg));
     }
 }
 

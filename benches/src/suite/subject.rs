@@ -78,10 +78,10 @@ impl Subject {
         monitored: bool,
     ) -> Result<Self> {
         let pass = opts.profile.timing().latency_pass;
-        let launch = if opts.aa && runtime.is_uring() {
-            Runtime::Tokio
-        } else {
-            runtime
+        let launch = match runtime {
+            Runtime::UringNullSink if opts.aa => Runtime::TokioNullSink,
+            _ if opts.aa && runtime.is_uring() => Runtime::Tokio,
+            _ => runtime,
         };
         let mut cfg = ServerConfig::new(launch);
         cfg.brokers = Some(broker.addr.clone());
@@ -126,7 +126,7 @@ impl Subject {
             server_cores: layout.server_threads(),
             bench_cores: layout.bench_cores(),
             core_sets: layout.server_cpus().zip(layout.bench_cpus()),
-            publishes: spec.sink == common::kafka::SinkKind::Kafka,
+            publishes: spec.publishes(runtime),
         })
     }
 

@@ -70,8 +70,20 @@ impl Spec {
         self
     }
 
-    fn sink(mut self, sink: SinkKind) -> Self {
-        self.sink = sink;
+    /// Whether `runtime`'s servers publish to Kafka in this workload (not a null sink, not
+    /// a null-sink control).
+    pub fn publishes(&self, runtime: Runtime) -> bool {
+        self.sink == SinkKind::Kafka && runtime.kafka_partner().is_none()
+    }
+
+    /// Adds the null-sink controls of tokio and tokio-uring: the same servers with
+    /// `--sink null` in the same blocks, so what Kafka costs each is measured side by side.
+    fn with_kafka_cost(mut self) -> Self {
+        for control in [Runtime::TokioNullSink, Runtime::UringNullSink] {
+            if !self.runtimes.contains(&control) {
+                self.runtimes.push(control);
+            }
+        }
         self
     }
 
@@ -88,7 +100,7 @@ impl Spec {
 /// The workloads of a profile.
 pub fn catalogue(profile: Profile) -> Vec<Spec> {
     let mut v = vec![
-        Spec::new("keepalive-100b-c32", "keep-alive, 100 B POST, 32 connections", Mode::Closed, 32, 100).with_curve(),
+        Spec::new("keepalive-100b-c32", "keep-alive, 100 B POST, 32 connections; with null-sink controls (what Kafka costs)", Mode::Closed, 32, 100).with_curve().with_kafka_cost(),
         Spec::new("keepalive-100b-c256", "keep-alive, 100 B POST, 256 connections", Mode::Closed, 256, 100),
         Spec::new("conn-per-request-100b", "connection per request (the blog's workload), 100 B POST, 64 concurrent", Mode::ConnPerRequest, 64, 100).with_curve(),
         Spec::new("keepalive-16kib-c32", "keep-alive, 16 KiB POST, 32 connections", Mode::Closed, 32, 16 * 1024),
@@ -139,16 +151,15 @@ pub fn catalogue(profile: Profile) -> Vec<Spec> {
             )
             .args(&["--ack", "delivered"]),
         );
-        v.push(
-            Spec::new(
-                "null-sink-100b-c32",
-                "keep-alive, 100 B POST, --sink null (no Kafka): the servers' own cost",
-                Mode::Closed,
-                32,
-                100,
-            )
-            .sink(SinkKind::Null),
-        );
+        // What Kafka costs, beside every keep-alive workload (keepalive-100b-c32 has it in
+        // every profile).
+        v = v
+            .into_iter()
+            .map(|s| match s.mode {
+                Mode::Closed => s.with_kafka_cost(),
+                _ => s,
+            })
+            .collect();
         // A latency curve for every workload.
         v = v.into_iter().map(Spec::with_curve).collect();
         // Was io_uring given a fair chance? Tuned rings beside the default one.
@@ -245,11 +256,22 @@ mod tests {
     }
 
     #[test]
-    fn null_sink_is_a_flag_of_its_own() {
-        let null = catalogue(Profile::Full)
-            .into_iter()
-            .find(|s| s.sink == SinkKind::Null)
-            .expect("full has a null-sink workload");
-        assert_eq!(null.server_flags(), ["--sink", "null"]);
+    fn kafka_cost_controls_run_beside_keep_alive_workloads() {
+        for p in [Profile::Quick, Profile::Default] {
+            let with: Vec<String> = catalogue(p)
+                .into_iter()
+                .filter(|s| s.runtimes.contains(&Runtime::TokioNullSink))
+                .map(|s| s.name)
+                .collect();
+            assert_eq!(with, ["keepalive-100b-c32"], "{p:?}");
+        }
+        for s in catalogue(Profile::Full) {
+            let has = s.runtimes.contains(&Runtime::UringNullSink);
+            assert_eq!(has, s.mode == Mode::Closed, "{}", s.name);
+        }
+        let s = &catalogue(Profile::Default)[0];
+        assert!(s.publishes(Runtime::Tokio) && !s.publishes(Runtime::TokioNullSink));
+        assert_eq!(Runtime::UringNullSink.flavour_args(), ["--sink", "null"]);
+        assert_eq!(s.server_flags(), Vec::<String>::new());
     }
 }
