@@ -28,7 +28,29 @@ suite!(
     lost_records_make_a_non_zero_exit,
     accept_errors_do_not_stop_the_server,
     load_generator_ids_land_exactly_once,
+    waiting_for_deliveries_without_their_reports_is_refused_at_start,
 );
+
+fn waiting_for_deliveries_without_their_reports_is_refused_at_start(rt: Runtime) {
+    let mut cfg = bench::server::ServerConfig::new(rt);
+    cfg.args = [
+        "--ack",
+        "delivered",
+        "-X",
+        "delivery.report.only.error=true",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    let e = match bench::server::ServerProcess::start(&cfg) {
+        Ok(_) => panic!("a server that could never answer --ack delivered started"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        e.contains("delivery.report.only.error") && e.contains("--ack delivered"),
+        "{e}"
+    );
+}
 
 fn keep_alive_posts_land_byte_for_byte(rt: Runtime) {
     const CONNS: u64 = 4;

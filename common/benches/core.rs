@@ -92,6 +92,7 @@ fn publish(c: &mut Criterion) {
         brokers: broker.bootstrap().to_string(),
         topic: "bench".into(),
         delivery_timeout: Duration::from_secs(30),
+        ack: AckMode::Enqueued,
         overrides: vec![],
     };
     let metrics = Arc::new(Metrics::new());

@@ -149,6 +149,7 @@ impl ServerArgs {
             brokers: brokers.to_string(),
             topic: self.topic.clone(),
             delivery_timeout: self.delivery_timeout,
+            ack: self.ack,
             overrides: self.producer_property.clone(),
         }
     }

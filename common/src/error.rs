@@ -23,4 +23,6 @@ pub enum StartError {
     Signals(std::io::Error),
     #[error("io_uring unavailable: {0}")]
     IoUringUnavailable(String),
+    #[error("{0}")]
+    Conflict(String),
 }

@@ -81,6 +81,8 @@ impl App {
                 Reply::Ready(r)
             }
             Ok(Route::Metrics) => {
+                // Brings the delivered count up to date where it is not reported per record.
+                self.publisher.delivered();
                 let mut text = self.metrics.render();
                 if let Some(t) = &self.tasks {
                     t.render(&mut text);

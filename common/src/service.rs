@@ -138,6 +138,13 @@ impl Service {
                     }
                 }
                 let config = kafka::producer_config(&args.producer_settings(&brokers));
+                if args.ack == AckMode::Delivered
+                    && config.get("delivery.report.only.error") == Some("true")
+                {
+                    return Err(StartError::Conflict(
+                        "-X delivery.report.only.error=true with --ack delivered: every answer waits for its record's delivery report; leave it false (it is turned on for --ack enqueued)".into(),
+                    ));
+                }
                 if args.print_config {
                     for (k, v) in kafka::effective_config(&config) {
                         eprintln!("{name}: producer {k}={v}");
@@ -221,7 +228,7 @@ impl Service {
             "{}: shutdown: {} enqueued, {} delivered, {failed} failed, {} not delivered at exit",
             self.name,
             m.records_enqueued.load(Relaxed),
-            m.records_delivered.load(Relaxed),
+            self.app.publisher.delivered(),
             report.undelivered,
         );
         let failed_after_202 = match self.args.ack {

@@ -15,6 +15,7 @@ fn settings(brokers: &str, topic: &str, overrides: &[(&str, &str)]) -> ProducerS
         brokers: brokers.to_string(),
         topic: topic.to_string(),
         delivery_timeout: Duration::from_secs(10),
+        ack: AckMode::Delivered,
         overrides: overrides
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -150,6 +151,55 @@ fn delivery_failure_surfaces() {
     assert_eq!(metrics.records_failed.load(Relaxed), 1);
     assert!(!p.is_ready());
     assert_eq!(p.flush(Duration::from_millis(100)).undelivered, 0);
+}
+
+/// With `--ack enqueued` librdkafka reports failures only: delivered records are counted
+/// from the producer's queue, failures still surface, and a delivery cannot be awaited.
+#[test]
+fn enqueued_mode_reports_failures_only_and_still_counts_deliveries() {
+    const N: u64 = 500;
+    let broker = EmbeddedKafka::start("only-errors", 3).expect("embedded broker");
+    let s = ProducerSettings {
+        ack: AckMode::Enqueued,
+        ..settings(broker.bootstrap(), "only-errors", &[])
+    };
+    let c = kafka::effective_config(&kafka::producer_config(&s));
+    assert_eq!(
+        c.get("delivery.report.only.error").map(String::as_str),
+        Some("true")
+    );
+    let reader = TopicReader::new(broker.bootstrap(), "only-errors", CountMethod::Watermarks)
+        .expect("reader");
+    let (p, metrics) = publisher(&s);
+    for i in 0..N {
+        p.publish(None, format!("r{i}").as_bytes(), AckMode::Enqueued)
+            .expect("enqueue");
+    }
+    assert!(
+        matches!(p.publish(None, b"x", AckMode::Delivered), Err(PublishError::Enqueue(e)) if e.contains("delivery.report.only.error")),
+        "a delivery cannot be awaited without success reports"
+    );
+    assert_eq!(p.flush(Duration::from_secs(10)).undelivered, 0);
+    assert_eq!(reader.count().expect("count"), N);
+    assert_eq!(p.delivered(), N, "counted from the producer's queue");
+    assert_eq!(metrics.records_delivered.load(Relaxed), N);
+
+    // A record that cannot be delivered is still reported, and not counted delivered.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let s = ProducerSettings {
+        delivery_timeout: Duration::from_millis(1500),
+        ack: AckMode::Enqueued,
+        ..settings(&format!("127.0.0.1:{port}"), "nowhere", &[])
+    };
+    let (p, metrics) = publisher(&s);
+    p.publish(None, b"lost", AckMode::Enqueued)
+        .expect("enqueue");
+    assert_eq!(p.flush(Duration::from_secs(5)).undelivered, 0);
+    assert_eq!(metrics.records_failed.load(Relaxed), 1);
+    assert_eq!(p.delivered(), 0);
 }
 
 #[test]

@@ -199,6 +199,7 @@ pub fn render(s: &Summary, criterion_link: &str) -> String {
     o.push_str(&verdicts.html());
     let mut efficiency = super::document::Document::default();
     super::explain::efficiency(s, &mut efficiency);
+    super::kafka_cost::section(s, &mut efficiency);
     o.push_str(&efficiency.html());
     o.push_str("<p class=\"key\">");
     for (j, l) in labels.iter().enumerate() {

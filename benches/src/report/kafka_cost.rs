@@ -12,7 +12,11 @@ pub fn section(s: &Summary, d: &mut Document) {
         return;
     }
     d.heading("What Kafka costs");
-    d.para("Each runtime ran beside its null-sink control: the same server with `--sink null` (it parses, routes and answers every request, and publishes nowhere), a fresh process of each in every block, in the same Latin square of rounds as the runtimes. Per block, the Kafka server against its control (mean log rate; mean CPU per request), the signed-rank interval over blocks (95 %). The server's CPU is its process's (librdkafka's threads included; the broker runs on the load side's core); at the paced rate it is the server cores' busy time, softirq included.");
+    d.para(
+        Text::plain("Each runtime ran beside its null-sink control: the same server with ")
+            .then(Text::code("--sink null"))
+            .then(" (it parses, routes and answers every request, and publishes nowhere), a fresh process of each in every block, in the same Latin square of rounds as the runtimes. Per block, the Kafka server against its control (mean log rate; mean CPU per request), the signed-rank interval over blocks (95 %). The server's CPU is its process's (librdkafka's threads included; the broker runs on the load side's core); at the paced rate it is the server cores' busy time, softirq included."),
+    );
     let mut t = Table::new([
         "workload",
         "runtime",

@@ -149,8 +149,15 @@ pub fn section(s: &Summary, d: &mut Document) {
                 links = links.then(Text::link(r.label.as_str(), format!("{dir}{svg}")));
             }
             if let Some(diff) = &p.differential_svg {
+                // `profile/tokio-uring-vs-tokio.svg` -> "tokio-uring vs tokio (differential)".
+                let stem = diff
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or(diff)
+                    .trim_end_matches(".svg")
+                    .replacen("-vs-", " vs ", 1);
                 links = links.then(" · ").then(Text::link(
-                    "vs tokio (differential)",
+                    format!("{stem} (differential)"),
                     format!("{dir}{diff}"),
                 ));
             }

@@ -188,6 +188,7 @@ fn committed_reference_runs_still_load() {
     folders.sort();
     assert!(folders.len() >= 10, "{folders:?}");
     let mut verdicts_compared = 0;
+    let mut kafka_costs_compared = 0;
     for dir in &folders {
         let name = dir.display().to_string();
         let old: serde_json::Value = read_json(&dir.join("summary.json")).expect(&name);
@@ -213,6 +214,11 @@ fn committed_reference_runs_still_load() {
                     (a, b) => a == b,
                 };
                 assert!(same, "{here}/{}: {:?} vs {old_thrpt:?}", r.label, r.thrpt);
+            }
+            if let Some(old_cost) = ow.get("kafka_cost") {
+                let again = serde_json::to_value(&w.kafka_cost).expect("json");
+                assert!(same_json(&again, old_cost), "{here}: {again} vs {old_cost}");
+                kafka_costs_compared += usize::from(!w.kafka_cost.is_empty());
             }
             let before_blocks = w
                 .runtimes
@@ -244,6 +250,31 @@ fn committed_reference_runs_still_load() {
         }
     }
     assert!(verdicts_compared >= 18, "{verdicts_compared}");
+    assert!(kafka_costs_compared >= 2, "{kafka_costs_compared}");
+}
+
+#[test]
+fn what_kafka_costs_is_in_both_formats() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../results/reference/dev-2core-kafka-cost-after");
+    let s = build(&dir, None).expect("build");
+    let costs = &s.workloads[0].kafka_cost;
+    assert_eq!(
+        costs.iter().map(|c| c.runtime).collect::<Vec<_>>(),
+        [Runtime::Tokio, Runtime::Uring]
+    );
+    let md = markdown::render(&s);
+    let page = html::render(&s, "criterion/index.html");
+    for text in [&md, &page] {
+        assert!(text.contains("What Kafka costs"), "section missing");
+        assert!(
+            text.contains("server threads: the produce call (rdkafka, librdkafka)"),
+            "the Kafka path's steps are missing"
+        );
+        assert!(text.contains(&crate::results::kafka_cost::added_us(
+            costs[0].cpu_us.as_ref().expect("tokio's cost")
+        )));
+    }
 }
 
 #[test]

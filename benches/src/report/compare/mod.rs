@@ -2,9 +2,11 @@
 //! from its folder, the first the base. The machines side by side with every difference
 //! from the base marked; per workload each run's verdicts, intervals, whether they overlap
 //! the base's and agree with it; which verdict differences coincide with which machine
-//! differences; criterion's rates and ratios. One [`Document`] (Markdown) and a page
+//! differences; what Kafka cost each runtime (`kafka_cost.rs`); criterion's rates and
+//! ratios. One [`Document`] (Markdown) and a page
 //! (`page.rs`: the same with a forest chart per workload, one row per run).
 
+mod kafka_cost;
 mod machines;
 mod page;
 #[cfg(test)]
@@ -208,6 +210,7 @@ pub fn details(runs: &[Run]) -> Document {
     for (which, title, ratio) in Which::BOTH {
         verdict_table(&mut d, runs, &names, which, title, ratio);
     }
+    kafka_cost::table(&mut d, runs);
     mechanism_table(&mut d, runs, &names);
     throughput_table(&mut d, runs);
     ratio_table(&mut d, runs, &names);

@@ -3,11 +3,13 @@
 //! - A [`ThreadedProducer`] (a `BaseProducer` polled by its own thread) whose delivery
 //!   callback counts the outcome and, in `--ack delivered` mode, completes a per-record
 //!   oneshot. The oneshot is runtime-agnostic, so tokio and tokio-uring await it alike.
+//!   With `--ack enqueued` only failures are reported back ([`producer_config`]).
+//! - Records go through a topic handle made once (`topic.rs`), not rdkafka's `send`,
+//!   which looks the topic up by name for every record.
 //! - Not `FutureProducer`: on QueueFull it sleeps 100 ms and retries, which shows up as
 //!   latency cliffs. Here QueueFull surfaces at once as [`PublishError::QueueFull`] (503).
 //! - [`Publisher::null`] has the same interface and publishes nowhere, to attribute cost.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -16,16 +18,21 @@ use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::DeliveryResult;
-use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 use tokio::sync::oneshot;
 
 use crate::metrics::Metrics;
+pub use config::{
+    effective_config, ensure_topic, producer_config, ProducerSettings, PRODUCER_DEFAULTS,
+};
+use topic::TopicHandle;
+
+mod config;
+mod topic;
 
 /// When a request counts as done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -75,68 +82,24 @@ pub enum PublishError {
     Closed,
 }
 
-/// Producer settings that come from the CLI.
-#[derive(Debug, Clone)]
-pub struct ProducerSettings {
-    /// `bootstrap.servers`.
-    pub brokers: String,
-    pub topic: String,
-    /// `message.timeout.ms`: how long a record may wait for delivery before it fails.
-    pub delivery_timeout: Duration,
-    /// kcat-style `-X key=value` overrides, applied last.
-    pub overrides: Vec<(String, String)>,
+type Waiter = oneshot::Sender<Result<(), PublishError>>;
+
+/// A record's delivery opaque: `0` when nobody waits for its report (no allocation),
+/// else a boxed [`Waiter`] (`--ack delivered`).
+fn into_opaque(waiter: Option<Waiter>) -> usize {
+    waiter.map_or(0, |w| Box::into_raw(Box::new(w)) as usize)
 }
 
-/// Throughput defaults, each overridable with `-X`. Chosen for small records at high rates:
-/// batches fill in a few ms instead of one request per record.
-pub const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
-    // Wait up to 5 ms to fill a batch (librdkafka's own default since 1.9, stated so reports
-    // record it).
-    ("linger.ms", "5"),
-    ("batch.num.messages", "10000"),
-    ("batch.size", "1000000"),
-    // Bench bodies are random bytes: compression would burn the CPU the servers compete for
-    // and save nothing on loopback.
-    ("compression.type", "none"),
-    // Bounded queue: once full, requests get 503 (backpressure) instead of unbounded memory.
-    ("queue.buffering.max.messages", "100000"),
-    ("queue.buffering.max.kbytes", "262144"),
-    // After a broker outage, reconnect within a second instead of backing off up to 10 s
-    // (librdkafka's default), so throughput recovers promptly.
-    ("reconnect.backoff.max.ms", "1000"),
-    ("acks", "all"),
-    // A produce request the broker stored but whose answer was lost (a dropped connection)
-    // is resent; without idempotence that lands the record twice, and a count-only check
-    // could then hide a lost record behind the duplicate.
-    ("enable.idempotence", "true"),
-];
-
-/// The effective producer configuration: defaults, then CLI settings, then `-X` overrides.
-pub fn producer_config(s: &ProducerSettings) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    for (k, v) in PRODUCER_DEFAULTS {
-        c.set(*k, *v);
-    }
-    c.set("bootstrap.servers", &s.brokers);
-    c.set(
-        "message.timeout.ms",
-        s.delivery_timeout.as_millis().to_string(),
-    );
-    for (k, v) in &s.overrides {
-        c.set(k, v);
-    }
-    c
+/// The waiter behind an opaque made by [`into_opaque`].
+///
+/// # Safety
+/// `opaque` came from [`into_opaque`] and is taken back at most once: librdkafka hands a
+/// record's opaque to exactly one delivery report, and only for records it accepted; a
+/// record it refused gives its opaque back to the caller instead.
+unsafe fn from_opaque(opaque: usize) -> Option<Waiter> {
+    // SAFETY: see the function's contract.
+    (opaque != 0).then(|| *unsafe { Box::from_raw(opaque as *mut Waiter) })
 }
-
-/// The configuration as sorted key/value pairs, for printing and reports.
-pub fn effective_config(c: &ClientConfig) -> BTreeMap<String, String> {
-    c.config_map()
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-type Waiter = Option<oneshot::Sender<Result<(), PublishError>>>;
 
 /// Counts delivery outcomes and completes waiters; runs on the producer's poll thread.
 struct DeliveryContext {
@@ -150,10 +113,13 @@ impl ClientContext for DeliveryContext {
 }
 
 impl ProducerContext for DeliveryContext {
-    // One small allocation per record; the oneshot inside allocates anyway in delivered mode.
-    type DeliveryOpaque = Box<Waiter>;
+    /// See [`into_opaque`].
+    type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, waiter: Self::DeliveryOpaque) {
+    fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
+        // SAFETY: every opaque given to librdkafka is made by `into_opaque` (`publish`),
+        // and this is the one report of its record.
+        let waiter = unsafe { from_opaque(opaque) };
         let outcome = match result {
             Ok(_) => {
                 self.metrics.records_delivered.fetch_add(1, Relaxed);
@@ -164,7 +130,7 @@ impl ProducerContext for DeliveryContext {
                 Err(PublishError::Delivery(e.to_string()))
             }
         };
-        if let Some(tx) = *waiter {
+        if let Some(tx) = waiter {
             // The connection may have gone away; the outcome is counted either way.
             let _ = tx.send(outcome);
         }
@@ -208,8 +174,13 @@ pub struct Publisher {
 
 enum Sink {
     Kafka {
-        producer: ThreadedProducer<DeliveryContext>,
+        /// The topic's handle, which holds the producer.
+        handle: TopicHandle<DeliveryContext>,
         topic: String,
+        /// Delivery reports come for every record (`false`: only for failures,
+        /// `delivery.report.only.error`; delivered records are then counted from the
+        /// producer's queue).
+        success_reports: bool,
         /// Set by the health thread: the topic's metadata was fetched within the last probe.
         ready: Arc<AtomicBool>,
         stop: Arc<AtomicBool>,
@@ -244,6 +215,8 @@ impl Publisher {
         // The first probe runs before the server announces itself, so `/healthz` is right
         // from the readiness line on (costs up to one probe timeout when the broker is down).
         let ready = Arc::new(AtomicBool::new(probe(&producer, topic)));
+        let success_reports = config.get("delivery.report.only.error") != Some("true");
+        let handle = TopicHandle::new(&producer, topic)?;
         let stop = Arc::new(AtomicBool::new(false));
         let health = {
             let (producer, topic, ready, stop) = (
@@ -265,8 +238,9 @@ impl Publisher {
         };
         Ok(Self {
             sink: Sink::Kafka {
-                producer,
+                handle,
                 topic: topic.to_string(),
+                success_reports,
                 ready,
                 stop,
                 health: Some(health),
@@ -291,7 +265,9 @@ impl Publisher {
         ack: AckMode,
     ) -> Result<Ack, PublishError> {
         let Sink::Kafka {
-            producer, topic, ..
+            handle,
+            success_reports,
+            ..
         } = &self.sink
         else {
             self.metrics.records_enqueued.fetch_add(1, Relaxed);
@@ -300,26 +276,53 @@ impl Publisher {
         };
         let (waiter, rx) = match ack {
             AckMode::Enqueued => (None, None),
+            AckMode::Delivered if !success_reports => {
+                return Err(PublishError::Enqueue(
+                    "delivery reports are for failures only (delivery.report.only.error=true): a record's delivery cannot be awaited".into(),
+                ))
+            }
             AckMode::Delivered => {
                 let (tx, rx) = oneshot::channel();
                 (Some(tx), Some(rx))
             }
         };
-        let mut record = BaseRecord::with_opaque_to(topic, Box::new(waiter)).payload(value);
-        if let Some(key) = key {
-            record = record.key(key);
-        }
-        match producer.send(record) {
+        let opaque = into_opaque(waiter);
+        match handle.produce(key, value, opaque) {
             Ok(()) => {
                 self.metrics.records_enqueued.fetch_add(1, Relaxed);
                 Ok(rx.map_or(Ack::Done, |rx| Ack::Pending(Delivery(rx))))
             }
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                self.metrics.queue_full.fetch_add(1, Relaxed);
-                Err(PublishError::QueueFull)
+            Err(code) => {
+                // SAFETY: librdkafka refused the record, so its opaque was not taken.
+                drop(unsafe { from_opaque(opaque) });
+                if code == RDKafkaErrorCode::QueueFull {
+                    self.metrics.queue_full.fetch_add(1, Relaxed);
+                    Err(PublishError::QueueFull)
+                } else {
+                    Err(PublishError::Enqueue(code.to_string()))
+                }
             }
-            Err((e, _)) => Err(PublishError::Enqueue(e.to_string())),
         }
+    }
+
+    /// Records the broker acknowledged so far (also kept in the metrics'
+    /// `records_delivered`). Without success reports: every record enqueued that is
+    /// neither in the producer's queue nor failed, read in an order whose races can only
+    /// undercount, and never below what was said before.
+    pub fn delivered(&self) -> u64 {
+        let m = &self.metrics;
+        if let Sink::Kafka {
+            success_reports: false,
+            ..
+        } = &self.sink
+        {
+            let enqueued = m.records_enqueued.load(Relaxed);
+            let queued = self.in_flight();
+            let failed = m.records_failed.load(Relaxed);
+            m.records_delivered
+                .fetch_max(enqueued.saturating_sub(queued + failed), Relaxed);
+        }
+        m.records_delivered.load(Relaxed)
     }
 
     /// Whether `/healthz` should say ready: the broker answered the last metadata probe.
@@ -333,15 +336,15 @@ impl Publisher {
     /// Records enqueued but not yet acknowledged or failed.
     pub fn in_flight(&self) -> u64 {
         match &self.sink {
-            Sink::Kafka { producer, .. } => producer.in_flight_count().max(0) as u64,
+            Sink::Kafka { handle, .. } => handle.producer().in_flight_count().max(0) as u64,
             Sink::Null => 0,
         }
     }
 
     /// Waits up to `timeout` for every queued record to be delivered (or fail).
     pub fn flush(&self, timeout: Duration) -> FlushReport {
-        if let Sink::Kafka { producer, .. } = &self.sink {
-            let _ = producer.flush(timeout);
+        if let Sink::Kafka { handle, .. } = &self.sink {
+            let _ = handle.producer().flush(timeout);
         }
         FlushReport {
             undelivered: self.in_flight(),
@@ -380,35 +383,4 @@ fn sleep_unless(stop: &AtomicBool, total: Duration) {
     while !stop.load(Relaxed) && Instant::now() < end {
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// Creates `topic` with `partitions` partitions unless it exists (many clusters, tansu
-/// among them, do not auto-create). Not for the embedded broker, which lacks CreateTopics.
-pub fn ensure_topic(
-    brokers: &str,
-    topic: &str,
-    partitions: i32,
-    timeout: Duration,
-) -> Result<(), KafkaError> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()?;
-    let md = admin.inner().fetch_metadata(Some(topic), timeout)?;
-    if md
-        .topics()
-        .iter()
-        .any(|t| t.error().is_none() && !t.partitions().is_empty())
-    {
-        return Ok(());
-    }
-    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
-    let opts = AdminOptions::new().operation_timeout(Some(timeout));
-    let results = crate::block_on(admin.create_topics([&new], &opts))?;
-    for r in results {
-        match r {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((_, code)) => return Err(KafkaError::AdminOp(code)),
-        }
-    }
-    Ok(())
 }
