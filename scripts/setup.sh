@@ -11,6 +11,8 @@ command -v perl >/dev/null 2>&1 || need+=(perl)
 # CI lints the shell scripts (results/gcp/run.sh must pass shellcheck).
 if [ "${CI:-}" = true ]; then command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck); fi
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+# BENCH_TOPOLOGY=netns and its tests make namespaces and links with iproute2.
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   sudo_cmd=""

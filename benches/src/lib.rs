@@ -17,6 +17,7 @@
 //! - [`host`]: the machine's limits, sysctls, cores and io_uring, read once;
 //!   [`preflight`]: what those mean for a run (and the fd limit raised) before any load.
 //! - [`layout`]: CPU layouts (`shared`, `split`) for servers vs load generator and broker.
+//! - [`topology`]: where the servers run on the network (`local`, `netns` namespaces).
 //! - [`calibrate`]: the machine's unit costs (syscall, epoll, io_uring NOP, loopback,
 //!   wake-up, context switch), measured once per run on the servers' cores.
 //! - [`cores`], [`usage`], [`syscalls`]: whole-core accounting, a process's CPU and
@@ -38,5 +39,6 @@ pub mod server;
 pub mod settings;
 pub mod suite;
 pub mod syscalls;
+pub mod topology;
 pub mod usage;
 pub mod workload;

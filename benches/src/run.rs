@@ -14,6 +14,7 @@ use crate::results::write_json;
 use crate::server::{server_binaries, BuildProfile};
 use crate::settings::Settings;
 use crate::suite::{self, Broker};
+use crate::topology::Topology;
 use crate::workload::{self, Spec};
 use loadgen::{Mode, RunConfig, Workload};
 
@@ -23,6 +24,9 @@ pub struct Run {
     pub settings: Settings,
     pub layout: Layout,
     pub broker: Broker,
+    /// Where the servers run (`BENCH_TOPOLOGY`); a netns topology's namespaces are removed
+    /// when the run is dropped.
+    pub topology: Topology,
     /// The workloads the filter selected, in catalogue order.
     pub specs: Vec<Spec>,
 }
@@ -41,6 +45,19 @@ impl Run {
         layout
             .pin_this_process()
             .context("pinning the bench to its cores")?;
+        // Before any thread that uses the network: with netns this thread, and every
+        // thread it starts from here on, moves into the bench's namespace.
+        if settings.topology != crate::topology::Plan::Local && settings.brokers.is_some() {
+            anyhow::bail!("BENCH_TOPOLOGY=netns with KAFKA_BROKERS: not supported yet (the servers' namespace has no route to another host); unset KAFKA_BROKERS to use the embedded broker");
+        }
+        let mut topology = Topology::start(&settings.topology)?;
+        let topo = topology.record();
+        eprintln!(
+            "runtime-bench: topology {}{}",
+            topo.description,
+            topo.link_rtt_us
+                .map_or(String::new(), |us| format!("; link round trip {us:.0} µs"))
+        );
         let specs: Vec<Spec> = workload::catalogue(settings.profile)
             .into_iter()
             .filter(|s| filter.is_none_or(|f| f.split('|').any(|part| s.name.contains(part))))
@@ -71,6 +88,7 @@ impl Run {
         // Build (or find) the release servers before anything is timed.
         let (tokio_bin, uring_bin) = server_binaries(BuildProfile::Release)?;
         let broker = Broker::start(settings.brokers.as_deref())?;
+        topology.reach_broker(&broker.addr)?;
         let kafka = if broker.is_embedded() {
             "embedded (librdkafka mock cluster)".to_string()
         } else {
@@ -108,6 +126,7 @@ impl Run {
         env.profile = settings.profile.label().into();
         env.kafka = kafka;
         env.cpu_layout = layout.label();
+        env.topology = Some(topo);
         env.preflight = pre.findings;
         let cal = crate::calibrate::run(layout.server_cpus().as_deref());
         eprintln!(
@@ -127,6 +146,7 @@ impl Run {
             settings,
             layout,
             broker,
+            topology,
             specs,
         })
     }

@@ -143,9 +143,12 @@ impl ServerProcess {
         } else {
             tokio_bin
         };
+        // In a netns topology the server runs in its namespace, on the link's address.
+        let net = crate::topology::server_net();
+        let listen = net.map_or("127.0.0.1:0".to_string(), |n| format!("{}:0", n.ip));
         let mut args: Vec<String> = vec![
             "--listen".into(),
-            "127.0.0.1:0".into(),
+            listen,
             "--topic".into(),
             cfg.topic.clone(),
         ];
@@ -177,12 +180,26 @@ impl ServerProcess {
         // the server is in use.)
         // Pinning (split layout) happens in the child too, before exec.
         let cpus = cfg.cpus.clone();
-        // SAFETY: prctl and sched_setaffinity are async-signal-safe; `cpus` was allocated
-        // before the fork and is only read.
+        // And into its network namespace (netns topology): opened here, entered there.
+        let netns = net
+            .map(|n| {
+                std::fs::File::open(format!("/run/netns/{}", n.netns))
+                    .with_context(|| format!("opening network namespace {}", n.netns))
+            })
+            .transpose()?;
+        let netns_fd = netns.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
+        // SAFETY: prctl, setns and sched_setaffinity are async-signal-safe; `cpus` was
+        // allocated before the fork and is only read; the namespace's fd stays open
+        // (`netns`) until the spawn returns.
         unsafe {
             cmd.pre_exec(move || {
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
                     return Err(std::io::Error::last_os_error());
+                }
+                if let Some(fd) = netns_fd {
+                    if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
                 }
                 if let Some(cpus) = &cpus {
                     crate::layout::set_affinity(cpus)?;
@@ -197,6 +214,7 @@ impl ServerProcess {
         let mut child = cmd
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
+        drop(netns);
         let stdout = child.stdout.take().context("server stdout")?;
         let stderr_pipe = child.stderr.take().context("server stderr")?;
         let stderr = Arc::new(Mutex::new(String::new()));

@@ -37,6 +37,10 @@ pub const VARIABLES: &[Variable] = &[
     var("BENCH_SEED", "(the clock)", "seeds the blocks' turn orders; recorded in `config.json` to replay a run's order"),
     var("BENCH_SYSCALLS", "`1`", "`0`: no mechanism round (syscalls are counted by tracepoints via perf_event_open in a round of their own; tracefs is mounted if it is not and the bench runs as root)"),
     var("BENCH_LAYOUT", "`split`", "`shared` or `split` CPU layout"),
+    var("BENCH_TOPOLOGY", "`local`", "`netns`: the servers in a network namespace of their own, the bench in another, joined by a veth pair (root; removed at the end, on SIGINT, or at the next start)"),
+    var("BENCH_NET_DELAY", "(none)", "netns: one-way delay each way on the load generator ↔ server link, e.g. `100us` (needs the kernel's netem)"),
+    var("BENCH_NET_RATE", "(none)", "netns: that link's rate limit, tc units, e.g. `1gbit`"),
+    var("BENCH_KAFKA_DELAY", "(none)", "netns: one-way delay each way between the servers and the embedded broker, added by the broker relay, e.g. `500us`"),
     var("BENCH_URING_FLAGS", "(none)", "ring flags for every server-uring, e.g. `--coop-taskrun --single-issuer`"),
     var("BENCH_LATENCY_OBJECTIVES", "`1ms,10ms`", "p99 objectives for the latency curves' capacity-at-objective figures"),
     var("BENCH_FLAMEGRAPHS", "`1`", "`0`: no profiling pass (each workload's mechanism block samples every compared server's cores for a flame graph; needs root or kernel.perf_event_paranoid <= 0, else the report says why there is none)"),
@@ -80,6 +84,8 @@ pub struct Settings {
     pub layout: Option<String>,
     /// `KAFKA_BROKERS` (`None`: an embedded broker).
     pub brokers: Option<String>,
+    /// Where the servers and the bench run (`BENCH_TOPOLOGY` and its links).
+    pub topology: crate::topology::Plan,
     pub paths: Paths,
 }
 
@@ -130,6 +136,12 @@ impl Settings {
                 .collect(),
             layout: get("BENCH_LAYOUT"),
             brokers: get("KAFKA_BROKERS"),
+            topology: crate::topology::Plan::parse(
+                get("BENCH_TOPOLOGY").as_deref(),
+                get("BENCH_NET_DELAY").as_deref(),
+                get("BENCH_NET_RATE").as_deref(),
+                get("BENCH_KAFKA_DELAY").as_deref(),
+            )?,
             paths: Paths::from_vars(&|n: &str| vars.get(n).cloned()),
         })
     }

@@ -28,6 +28,10 @@ pub struct Environment {
     pub io_uring: String,
     /// How servers, load generator and broker share the CPUs.
     pub cpu_layout: String,
+    /// Where they ran on the network (`BENCH_TOPOLOGY`); `None` in runs from before it was
+    /// recorded (all local).
+    #[serde(default)]
+    pub topology: Option<crate::topology::TopologyRecord>,
     /// `BENCH_PROFILE`.
     pub profile: String,
     /// `KAFKA_BROKERS`, or "embedded".
@@ -88,6 +92,7 @@ impl Environment {
                 Err(why) => format!("unavailable: {why}"),
             },
             cpu_layout: "shared (no pinning)".into(),
+            topology: None,
             profile: String::new(),
             kafka: String::new(),
             preflight: Vec::new(),

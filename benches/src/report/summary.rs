@@ -186,7 +186,7 @@ impl Summary {
             None => format!("Generated {}", self.generated_at),
         };
         format!(
-            "{when} · profile {}{} · Kafka: {} · {} · {} cores · kernel {} · librdkafka {} · layout {}",
+            "{when} · profile {}{} · Kafka: {} · {} · {} cores · kernel {} · librdkafka {} · layout {}{}",
             self.setup.profile,
             if self.setup.aa { " (A/A RUN: server-tokio in tokio-uring's slot)" } else { "" },
             self.setup.kafka,
@@ -194,7 +194,16 @@ impl Summary {
             e.cores,
             e.kernel.as_deref().unwrap_or("?"),
             e.librdkafka,
-            e.cpu_layout
+            e.cpu_layout,
+            match &e.topology {
+                Some(t) if t.kind != "local" => format!(
+                    " · topology {}{}",
+                    t.description,
+                    t.link_rtt_us
+                        .map_or(String::new(), |us| format!(", link round trip {us:.0} µs"))
+                ),
+                _ => String::new(),
+            }
         )
     }
 

@@ -2,7 +2,7 @@
 //! tansu), a unique topic per test, servers started as real processes, and a small blocking
 //! HTTP client over real sockets.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_macros)]
 
 /// `suite!(case, ...)` generates `mod tokio`, `mod tokio_per_core` and `mod uring`, each
 /// with one `#[test]` per case calling `case(Runtime::...)`: one suite, every server.

@@ -35,6 +35,22 @@ pub fn facts(s: &Summary) -> Vec<(&'static str, String)> {
         ("librdkafka", e.librdkafka.clone()),
         ("rustc", opt(&e.rustc)),
         ("layout", e.cpu_layout.clone()),
+        (
+            "topology",
+            // The kind and the link settings asked for (the measured round trip varies
+            // from run to run and is in each run's own line).
+            e.topology.as_ref().map_or("local".into(), |t| {
+                let set = [
+                    ("delay", &t.delay),
+                    ("rate", &t.rate),
+                    ("kafka delay", &t.kafka_delay),
+                ]
+                .iter()
+                .filter_map(|(k, v)| Some(format!(" {k} {}", v.as_ref()?)))
+                .collect::<String>();
+                format!("{}{set}", t.kind)
+            }),
+        ),
         ("Kafka", s.setup.kafka.clone()),
         ("profile", s.setup.profile.clone()),
         ("A/A run", s.setup.aa.to_string()),

@@ -1,0 +1,129 @@
+//! The netns topology with real namespaces, a real server in one of them and the embedded
+//! broker reached through the relay: requests cross the link, records land, and every
+//! namespace is gone afterwards, also when the run is interrupted. Needs root (CI is);
+//! without it the refusal must name the fix.
+//!
+//! One binary of its own: a netns topology moves the calling thread into its namespace
+//! and tells the whole process where servers go.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bench::runtime::Runtime;
+use bench::topology::{Plan, Topology};
+use support::{body, get, post, Broker, Client};
+
+fn ours(pid: u32) -> Vec<String> {
+    let out = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with(&format!("rbench-{pid}-")))
+        .map(String::from)
+        .collect()
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+#[test]
+fn a_server_in_its_namespace_serves_across_the_link_and_the_namespaces_go() {
+    let plan = Plan::parse(Some("netns"), None, None, Some("2ms")).expect("plan");
+    if !is_root() {
+        let e = Topology::start(&plan).expect_err("not root").to_string();
+        assert!(e.contains("needs root"), "{e}");
+        return;
+    }
+    if std::env::var("RB_TOPOLOGY_CHILD").is_ok() {
+        return interrupted_child(&plan);
+    }
+    let pid = std::process::id();
+    {
+        let mut topology = Topology::start(&plan).expect("netns topology");
+        assert_eq!(ours(pid).len(), 2, "two namespaces: {:?}", ours(pid));
+        let record = topology.record();
+        assert_eq!(record.kind, "netns");
+        assert!(record.link_rtt_us.is_some_and(|us| us > 0.0), "{record:?}");
+        // The broker in the bench's namespace, reached by the server through the relay.
+        let broker = Broker::embedded("netns", 3);
+        topology.reach_broker(&broker.addr).expect("relay");
+        let server = broker.server(Runtime::Tokio, &[]);
+        assert_eq!(
+            server.addr.ip().to_string(),
+            "10.213.0.2",
+            "the server listens on its end of the link"
+        );
+        let mut c = Client::connect(server.addr);
+        let ready = Instant::now();
+        while c.request(&get("/healthz")).status != 200 {
+            assert!(ready.elapsed() < Duration::from_secs(20), "never ready");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        for i in 0..20 {
+            assert_eq!(c.request(&post(&body(i, 100))).status, 202);
+        }
+        drop(c);
+        let exit = server.stop(Duration::from_secs(20)).expect("exit");
+        assert!(exit.success(), "{exit}");
+        assert_eq!(broker.values().len(), 20, "every record crossed the relay");
+    }
+    assert!(ours(pid).is_empty(), "left behind: {:?}", ours(pid));
+}
+
+/// The child half of the interruption test: set up, say so, wait to be interrupted.
+fn interrupted_child(plan: &Plan) {
+    let _topology = Topology::start(plan).expect("netns topology");
+    println!("topology-ready");
+    std::thread::sleep(Duration::from_secs(60));
+    panic!("not interrupted within 60 s");
+}
+
+#[test]
+fn an_interrupted_run_removes_its_namespaces() {
+    if !is_root() || std::env::var("RB_TOPOLOGY_CHILD").is_ok() {
+        return;
+    }
+    let mut child = Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "a_server_in_its_namespace_serves_across_the_link_and_the_namespaces_go",
+            "--nocapture",
+        ])
+        .env("RB_TOPOLOGY_CHILD", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("child");
+    let pid = child.id();
+    let out = BufReader::new(child.stdout.take().expect("stdout"));
+    let ready = out
+        .lines()
+        .map_while(Result::ok)
+        .any(|l| l.contains("topology-ready"));
+    assert!(ready, "the child never set up its topology");
+    // The child's namespaces carry the test harness's pid: the process we started.
+    assert_eq!(ours(pid).len(), 2, "{:?}", ours(pid));
+    // SAFETY: signals the child we started.
+    unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the child did not exit on SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(130), "{status}");
+    assert!(ours(pid).is_empty(), "left behind: {:?}", ours(pid));
+}
