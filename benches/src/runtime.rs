@@ -84,13 +84,6 @@ impl Runtime {
         }
     }
 
-    /// The null-sink control of this runtime, if there is one.
-    pub fn null_sink(self) -> Option<Runtime> {
-        Self::ALL
-            .into_iter()
-            .find(|n| n.kafka_partner() == Some(self))
-    }
-
     /// The flags that make a server binary this runtime (flavour, ring setup).
     pub fn flavour_args(self) -> &'static [&'static str] {
         match self {

@@ -37,8 +37,8 @@ fn base_rate(live: &[(&mut RawResult, &mut Subject)]) -> Option<(f64, String)> {
         })
 }
 
-/// Runs the curve of every compared runtime (not the A/A twin, not the null-sink controls); records it in each one's result and
-/// writes the histograms under `raw_dir`.
+/// Runs the curve of every compared runtime (not the A/A twin, not the null-sink
+/// controls); records it in each one's result and writes the histograms under `raw_dir`.
 pub(super) fn run(
     live: &mut [(&mut RawResult, &mut Subject)],
     plan: &CurvePlan,
