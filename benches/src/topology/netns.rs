@@ -176,7 +176,7 @@ impl Netns {
         TopologyRecord {
             kind: "netns".into(),
             description: format!(
-                "netns: servers in {} ({SERVER_IP}), load generator and embedded broker in {} ({LOAD_IP}), one veth pair{}{}; the servers reach the broker through a relay in the bench{}; CPU shared as in the local layout",
+                "netns: servers in {} ({SERVER_IP}), load generator and embedded broker in {} ({LOAD_IP}), one veth pair (MTU 1500, loopback's is 65536){}{}; the servers reach the broker through a relay in the bench{}; CPU shared as in the local layout",
                 self.server_ns(),
                 Self::load_ns(self.pid),
                 l.delay.map_or(String::new(), |d| format!(", netem delay {d:?} each way")),
