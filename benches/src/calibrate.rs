@@ -61,7 +61,7 @@ pub const WAKE_UP: &str = "thread wake-up, another core";
 pub const SWITCH: &str = "thread hand-off, same core";
 
 /// One operation (or a batch of them): how many it did.
-type Op = Box<dyn FnMut() -> std::io::Result<u64>>;
+pub(crate) type Op = Box<dyn FnMut() -> std::io::Result<u64>>;
 
 /// Measures every unit cost on `cpus` (the first of them; `None`: wherever it runs).
 pub fn run(cpus: Option<&[usize]>) -> Calibration {
@@ -245,7 +245,12 @@ fn uring_nop(per_submit: u32) -> std::io::Result<Op> {
 /// A connected loopback TCP pair (no Nagle); the measuring side `a` gives up on a read or
 /// write after 5 s (an echo that died is an error, not a hang).
 fn tcp_pair() -> std::io::Result<(TcpStream, TcpStream)> {
-    let l = TcpListener::bind("127.0.0.1:0")?;
+    tcp_pair_on(TcpListener::bind("127.0.0.1:0")?)
+}
+
+/// A pair as [`tcp_pair`] through `l`, wherever it listens (another network namespace's
+/// address: `topology::netns` measures its link so).
+fn tcp_pair_on(l: TcpListener) -> std::io::Result<(TcpStream, TcpStream)> {
     let a = TcpStream::connect(l.local_addr()?)?;
     let (b, _) = l.accept()?;
     a.set_nodelay(true)?;
@@ -256,7 +261,12 @@ fn tcp_pair() -> std::io::Result<(TcpStream, TcpStream)> {
 }
 
 fn tcp_round_trip() -> std::io::Result<Op> {
-    let (mut a, mut b) = tcp_pair()?;
+    tcp_round_trip_on(TcpListener::bind("127.0.0.1:0")?)
+}
+
+/// One 100 B round trip per call, to an echo thread, through a pair made on `l`.
+pub(crate) fn tcp_round_trip_on(l: TcpListener) -> std::io::Result<Op> {
+    let (mut a, mut b) = tcp_pair_on(l)?;
     // The echo side: a thread of its own (on this core set), until the pair closes.
     std::thread::Builder::new()
         .name("calibrate-echo".into())

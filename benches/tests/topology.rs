@@ -1,7 +1,7 @@
 //! The netns topology with real namespaces, a real server in one of them and the embedded
 //! broker reached through the relay: requests cross the link, records land, and every
-//! namespace is gone afterwards, also when the run is interrupted. Needs root (CI is);
-//! without it the refusal must name the fix.
+//! namespace is gone afterwards, also when the run is interrupted. Needs root and `ip`
+//! (CI has both); without either the refusal must name the fix.
 //!
 //! One binary of its own: a netns topology moves the calling thread into its namespace
 //! and tells the whole process where servers go.
@@ -34,12 +34,18 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// iproute2's `ip` (scripts/setup.sh installs it; a bare container may lack it).
+fn has_ip() -> bool {
+    Command::new("ip").arg("-V").output().is_ok()
+}
+
 #[test]
 fn a_server_in_its_namespace_serves_across_the_link_and_the_namespaces_go() {
     let plan = Plan::parse(Some("netns"), None, None, Some("2ms")).expect("plan");
-    if !is_root() {
+    if !is_root() || !has_ip() {
         let e = Topology::start(&plan).expect_err("not root").to_string();
-        assert!(e.contains("needs root"), "{e}");
+        let fix = if is_root() { "iproute2" } else { "needs root" };
+        assert!(e.contains(fix), "{e}");
         return;
     }
     if std::env::var("RB_TOPOLOGY_CHILD").is_ok() {
@@ -107,7 +113,7 @@ fn interrupted_child(plan: &Plan) {
 
 #[test]
 fn an_interrupted_run_removes_its_namespaces() {
-    if !is_root() || std::env::var("RB_TOPOLOGY_CHILD").is_ok() {
+    if !is_root() || !has_ip() || std::env::var("RB_TOPOLOGY_CHILD").is_ok() {
         return;
     }
     let mut child = Command::new(std::env::current_exe().expect("test binary"))

@@ -23,6 +23,15 @@ fn settings(brokers: &str, topic: &str, overrides: &[(&str, &str)]) -> ProducerS
     }
 }
 
+/// A loopback address nothing listens on: the port of a listener bound and closed.
+fn absent_broker() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    format!("127.0.0.1:{port}")
+}
+
 fn publisher(s: &ProducerSettings) -> (Publisher, Arc<Metrics>) {
     let metrics = Arc::new(Metrics::new());
     let p =
@@ -121,14 +130,9 @@ fn queue_full_is_backpressure_at_once() {
 
 #[test]
 fn delivery_failure_surfaces() {
-    // Nothing listens on the port of a listener we bound and closed.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
     let s = ProducerSettings {
         delivery_timeout: Duration::from_millis(1500),
-        ..settings(&format!("127.0.0.1:{port}"), "nowhere", &[])
+        ..settings(&absent_broker(), "nowhere", &[])
     };
     let (p, metrics) = publisher(&s);
     let d = match p
@@ -185,14 +189,10 @@ fn enqueued_mode_reports_failures_only_and_still_counts_deliveries() {
     assert_eq!(metrics.records_delivered.load(Relaxed), N);
 
     // A record that cannot be delivered is still reported, and not counted delivered.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
     let s = ProducerSettings {
         delivery_timeout: Duration::from_millis(1500),
         ack: AckMode::Enqueued,
-        ..settings(&format!("127.0.0.1:{port}"), "nowhere", &[])
+        ..settings(&absent_broker(), "nowhere", &[])
     };
     let (p, metrics) = publisher(&s);
     p.publish(None, b"lost", AckMode::Enqueued)

@@ -177,12 +177,7 @@ fn assess_workload(w: &mut WorkloadResult, rules: &analysis::Rules) {
         .collect();
     w.efficiency_rate = analysis::median(&offered);
     w.kafka_cost = assess_kafka_cost(
-        |rt, paced| {
-            w.runtime(rt).map_or(&[][..], |r| match paced {
-                true => &r.raw.efficiency_samples[..],
-                false => &r.raw.round_samples[..],
-            })
-        },
+        |rt, paced| w.runtime(rt).map_or(&[][..], |r| r.raw.turns(paced)),
         rules,
     );
 }

@@ -220,6 +220,14 @@ pub struct RawResult {
 }
 
 impl RawResult {
+    /// Its verdict turns: the closed-loop rounds, or with `paced` the efficiency rounds.
+    pub fn turns(&self, paced: bool) -> &[RoundSample] {
+        match paced {
+            true => &self.efficiency_samples,
+            false => &self.round_samples,
+        }
+    }
+
     /// A result for `runtime` on `spec` with nothing measured yet.
     pub fn new(
         workload: &Spec,

@@ -174,12 +174,7 @@ pub fn run_workload(
         );
     }
     for c in assess_kafka_cost(
-        |rt, paced| {
-            of(rt).map_or(&[][..], |s| match paced {
-                true => &s.raw.efficiency_samples[..],
-                false => &s.raw.round_samples[..],
-            })
-        },
+        |rt, paced| of(rt).map_or(&[][..], |s| s.raw.turns(paced)),
         &opts.rules,
     ) {
         eprintln!("{}: {}", spec.name, c.line());

@@ -8,7 +8,7 @@
 //!                                            relay listens on its 127.0.0.1)
 //! ```
 
-use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, TcpListener};
 use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -73,7 +73,7 @@ impl Netns {
             let _ = ip(&["netns", "del", &gone]);
         }
         install_signal_cleanup();
-        let n = Self {
+        let mut n = Self {
             pid,
             links: links.clone(),
             link_rtt_us: None,
@@ -108,7 +108,6 @@ impl Netns {
             "net.ipv4.tcp_tw_reuse=1",
         ]))?;
         enter(&load)?;
-        let mut n = n;
         n.link_rtt_us = Some(n.measure_rtt()?);
         Ok(n)
     }
@@ -141,32 +140,14 @@ impl Netns {
             TcpListener::bind((SERVER_IP, 0))
         })
         .context("a listener in the servers' namespace")?;
-        let addr = listener.local_addr()?;
-        let echo = std::thread::spawn(move || -> std::io::Result<()> {
-            use std::io::{Read, Write};
-            let (mut s, _) = listener.accept()?;
-            s.set_nodelay(true)?;
-            let mut b = [0u8; 100];
-            while s.read_exact(&mut b).is_ok() {
-                s.write_all(&b)?;
-            }
-            Ok(())
-        });
-        let mut c = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-            .with_context(|| format!("connecting across the link to {addr}"))?;
-        c.set_nodelay(true)?;
-        c.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let mut round_trip =
+            crate::calibrate::tcp_round_trip_on(listener).context("connecting across the link")?;
         let mut rtts = Vec::with_capacity(200);
-        let mut b = [7u8; 100];
         for _ in 0..200 {
-            use std::io::{Read, Write};
             let t = Instant::now();
-            c.write_all(&b)?;
-            c.read_exact(&mut b)?;
+            round_trip()?;
             rtts.push(t.elapsed().as_secs_f64() * 1e6);
         }
-        drop(c);
-        let _ = echo.join();
         crate::analysis::median(&rtts).context("no round trips")
     }
 
