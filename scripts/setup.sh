@@ -13,6 +13,10 @@ if [ "${CI:-}" = true ]; then command -v shellcheck >/dev/null 2>&1 || need+=(sh
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 # BENCH_TOPOLOGY=netns and its tests make namespaces and links with iproute2.
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+# BENCH_TOPOLOGY=ssh reaches the servers' host with the ssh client; its test starts an sshd
+# in a namespace of its own (never the system's service).
+command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   sudo_cmd=""

@@ -20,6 +20,8 @@
 
 use std::collections::HashMap;
 
+use crate::transport::Transport;
+
 /// One core's counters since boot, in USER_HZ ticks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CpuTicks {
@@ -33,9 +35,12 @@ pub struct CpuTicks {
 
 /// Every core's counters now, by core number; `None` if `/proc/stat` is unreadable.
 pub fn per_cpu() -> Option<HashMap<usize, CpuTicks>> {
-    std::fs::read_to_string("/proc/stat")
-        .ok()
-        .map(|t| parse_per_cpu(&t))
+    per_cpu_on(&Transport::Local)
+}
+
+/// [`per_cpu`] on `host` (the servers' host, possibly over ssh).
+pub fn per_cpu_on(host: &Transport) -> Option<HashMap<usize, CpuTicks>> {
+    host.read_one("/proc/stat").map(|t| parse_per_cpu(&t))
 }
 
 /// The `cpuN` lines of `/proc/stat` (not the `cpu` total). Fields: user nice system idle
@@ -141,29 +146,27 @@ impl CoreSplit {
     }
 }
 
-/// The idle residency of `cores` so far, µs, summed over their cpuidle states; `None`
-/// without a cpuidle driver (then busy time is from ticks only).
-pub fn idle_us(cores: &[usize]) -> Option<u64> {
-    let mut total = 0;
+/// The idle residency of `cores` of `host` so far, µs, summed over their cpuidle states;
+/// `None` without a cpuidle driver (then busy time is from ticks only).
+pub fn idle_us(host: &Transport, cores: &[usize]) -> Option<u64> {
+    let mut paths = Vec::new();
     for c in cores {
         let dir = format!("/sys/devices/system/cpu/cpu{c}/cpuidle");
-        let mut states = 0;
-        for st in std::fs::read_dir(dir).ok()?.flatten() {
-            if !st.file_name().to_string_lossy().starts_with("state") {
-                continue;
-            }
-            total += std::fs::read_to_string(st.path().join("time"))
-                .ok()?
-                .trim()
-                .parse::<u64>()
-                .ok()?;
-            states += 1;
-        }
-        if states == 0 {
+        let states: Vec<String> = host
+            .list(&dir)?
+            .into_iter()
+            .filter(|n| n.starts_with("state"))
+            .map(|n| format!("{dir}/{n}/time"))
+            .collect();
+        if states.is_empty() {
             return None;
         }
+        paths.extend(states);
     }
-    Some(total)
+    host.read(&paths)
+        .iter()
+        .map(|t| t.as_deref()?.trim().parse::<u64>().ok())
+        .sum()
 }
 
 /// This process's threads now: thread id -> (a load-generator thread?, CPU ns so far).
@@ -173,15 +176,26 @@ pub fn own_threads() -> HashMap<i32, (bool, u64)> {
 
 /// Process `pid`'s threads now (`"self"` or a number), as [`own_threads`] reads them.
 pub fn threads(pid: &str) -> HashMap<i32, (bool, u64)> {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+    threads_on(&Transport::Local, pid)
+}
+
+/// [`threads`] on `host` (the servers' host, possibly over ssh).
+pub fn threads_on(host: &Transport, pid: &str) -> HashMap<i32, (bool, u64)> {
+    let Some(tasks) = host.list(&format!("/proc/{pid}/task")) else {
         return HashMap::new();
     };
+    let paths: Vec<String> = tasks
+        .iter()
+        .flat_map(|t| ["comm", "schedstat"].map(|f| format!("/proc/{pid}/task/{t}/{f}")))
+        .collect();
+    let texts = host.read(&paths);
     tasks
-        .flatten()
-        .filter_map(|t| {
-            let tid: i32 = t.file_name().to_str()?.parse().ok()?;
-            let comm = std::fs::read_to_string(t.path().join("comm")).ok()?;
-            let ns = crate::usage::task_on_cpu_ns(&t.path())?;
+        .iter()
+        .zip(texts.chunks(2))
+        .filter_map(|(t, files)| {
+            let tid: i32 = t.parse().ok()?;
+            let comm = files[0].as_deref()?;
+            let ns = crate::usage::schedstat_ns(files[1].as_deref()?)?;
             Some((tid, (comm.starts_with(loadgen::THREAD_PREFIX), ns)))
         })
         .collect()

@@ -21,6 +21,13 @@ pub enum Layout {
         server: Vec<usize>,
         bench: Vec<usize>,
     },
+    /// The ssh topology: the servers on every core of their own host (`server` numbers
+    /// that host's cores), the bench on this host's.
+    Hosts {
+        server: Vec<usize>,
+        bench: Vec<usize>,
+        server_host: String,
+    },
 }
 
 impl Layout {
@@ -58,6 +65,11 @@ impl Layout {
             Self::Split { server, bench } => {
                 format!("split: servers on cores {server:?}; load generator and embedded broker on cores {bench:?}")
             }
+            Self::Hosts {
+                server,
+                bench,
+                server_host,
+            } => format!("hosts: servers on {server_host}'s cores {server:?}; load generator and embedded broker on this host's cores {bench:?}"),
         }
     }
 
@@ -65,7 +77,7 @@ impl Layout {
     pub fn server_threads(&self) -> usize {
         match self {
             Self::Shared { cores } => cores.len(),
-            Self::Split { server, .. } => server.len(),
+            Self::Split { server, .. } | Self::Hosts { server, .. } => server.len(),
         }
     }
 
@@ -73,7 +85,7 @@ impl Layout {
     pub fn loadgen_threads(&self) -> usize {
         match self {
             Self::Shared { cores } => (cores.len() / 2).max(1),
-            Self::Split { bench, .. } => bench.len(),
+            Self::Split { bench, .. } | Self::Hosts { bench, .. } => bench.len(),
         }
     }
 
@@ -81,23 +93,32 @@ impl Layout {
     pub fn bench_cores(&self) -> usize {
         match self {
             Self::Shared { cores } => cores.len(),
-            Self::Split { bench, .. } => bench.len(),
+            Self::Split { bench, .. } | Self::Hosts { bench, .. } => bench.len(),
         }
     }
 
-    /// Every core of the layout.
+    /// Every core of the layout on this host.
     pub fn cores(&self) -> Vec<usize> {
         match self {
             Self::Shared { cores } => cores.clone(),
             Self::Split { server, bench } => bench.iter().chain(server).copied().collect(),
+            Self::Hosts { bench, .. } => bench.clone(),
         }
     }
 
-    /// CPUs for server processes, if pinned.
+    /// CPUs for server processes, if pinned (on the servers' host).
     pub fn server_cpus(&self) -> Option<Vec<usize>> {
         match self {
             Self::Shared { .. } => None,
-            Self::Split { server, .. } => Some(server.clone()),
+            Self::Split { server, .. } | Self::Hosts { server, .. } => Some(server.clone()),
+        }
+    }
+
+    /// The servers' cores when they are on this host (calibration, profiles).
+    pub fn local_server_cpus(&self) -> Option<Vec<usize>> {
+        match self {
+            Self::Hosts { .. } => None,
+            _ => self.server_cpus(),
         }
     }
 
@@ -105,7 +126,7 @@ impl Layout {
     pub fn bench_cpus(&self) -> Option<Vec<usize>> {
         match self {
             Self::Shared { .. } => None,
-            Self::Split { bench, .. } => Some(bench.clone()),
+            Self::Split { bench, .. } | Self::Hosts { bench, .. } => Some(bench.clone()),
         }
     }
 
@@ -113,7 +134,7 @@ impl Layout {
     /// the embedded broker's) to the bench's cores. Call first thing in `main`.
     pub fn pin_this_process(&self) -> std::io::Result<()> {
         match self {
-            Self::Shared { .. } => Ok(()),
+            Self::Shared { .. } | Self::Hosts { .. } => Ok(()),
             Self::Split { bench, .. } => set_affinity(bench),
         }
     }

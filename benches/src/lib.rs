@@ -40,5 +40,6 @@ pub mod settings;
 pub mod suite;
 pub mod syscalls;
 pub mod topology;
+pub mod transport;
 pub mod usage;
 pub mod workload;

@@ -41,17 +41,31 @@ impl Run {
             .map(|d| d.as_millis() as u64)
             .ok();
         // Pin first: every thread started later (load generator, embedded broker) inherits it.
-        let layout = Layout::choose(settings.layout.as_deref())?;
-        layout
-            .pin_this_process()
-            .context("pinning the bench to its cores")?;
+        // (Over ssh the layout spans two hosts: it is known once the server host answers.)
+        let ssh = matches!(settings.topology, crate::topology::Plan::Ssh(_));
+        let layout = if ssh {
+            None
+        } else {
+            let layout = Layout::choose(settings.layout.as_deref())?;
+            layout
+                .pin_this_process()
+                .context("pinning the bench to its cores")?;
+            Some(layout)
+        };
         // Before any thread that uses the network: with netns this thread, and every
         // thread it starts from here on, moves into the bench's namespace.
-        if settings.topology != crate::topology::Plan::Local && settings.brokers.is_some() {
+        if matches!(settings.topology, crate::topology::Plan::Netns(_))
+            && settings.brokers.is_some()
+        {
             anyhow::bail!("BENCH_TOPOLOGY=netns with KAFKA_BROKERS: not supported yet (the servers' namespace has no route to another host); unset KAFKA_BROKERS to use the embedded broker");
         }
         let mut topology = Topology::start(&settings.topology)?;
-        let topo = topology.record();
+        let layout = match (layout, topology.layout(settings.layout.as_deref())) {
+            (Some(l), _) => l,
+            (None, Some(l)) => l?,
+            (None, None) => anyhow::bail!("no CPU layout for this topology"),
+        };
+        let topo = topology.record(settings.brokers.is_none());
         eprintln!(
             "runtime-bench: topology {}{}",
             topo.description,
@@ -67,7 +81,17 @@ impl Run {
         }
         let defaults =
             common::config::ServerArgs::try_parse_from(["server"]).context("server defaults")?;
-        let pre = preflight::check(&needs(&specs, defaults.backlog))?;
+        let needs = needs(&specs, defaults.backlog);
+        if let Some(h) = topology.server_host() {
+            if needs.io_uring && !h.facts().io_uring_available() {
+                anyhow::bail!(
+                    "BENCH_SERVER_HOST={}: io_uring is {} there, so tokio-uring cannot run on it; use a host whose kernel allows io_uring (kernel.io_uring_disabled=0, no seccomp filter)",
+                    h.target(),
+                    h.facts().io_uring
+                );
+            }
+        }
+        let pre = preflight::check(&needs)?;
         // Syscall counting needs tracefs: mounted here if it is not (root), else each
         // server's syscall columns say why they are empty.
         let syscalls = if settings.count_syscalls {
@@ -88,7 +112,9 @@ impl Run {
         // Build (or find) the release servers before anything is timed.
         let (tokio_bin, uring_bin) = server_binaries(BuildProfile::Release)?;
         let broker = Broker::start(settings.brokers.as_deref())?;
-        topology.reach_broker(&broker.addr)?;
+        if broker.is_embedded() {
+            topology.reach_broker(&broker.addr)?;
+        }
         let kafka = if broker.is_embedded() {
             "embedded (librdkafka mock cluster)".to_string()
         } else {
@@ -128,13 +154,18 @@ impl Run {
         env.cpu_layout = layout.label();
         env.topology = Some(topo);
         env.preflight = pre.findings;
-        let cal = crate::calibrate::run(layout.server_cpus().as_deref());
+        // On the servers' cores when they are on this host (over ssh: this host's, and the
+        // report says the unit costs are the load generator's host's).
+        let cal = crate::calibrate::run(layout.local_server_cpus().as_deref());
         eprintln!(
             "runtime-bench: calibration ({:.1} s): {}",
             cal.seconds,
             calibration_line(&cal)
         );
         env.calibration = Some(cal);
+        if let Some(h) = topology.server_host() {
+            env.io_uring = h.facts().io_uring.clone();
+        }
         if env.io_uring != "available" {
             eprintln!(
                 "runtime-bench: io_uring {}; tokio-uring runs will be skipped and reported as such",

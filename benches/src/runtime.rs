@@ -1,6 +1,6 @@
 //! The runtimes (and ring setups) a run compares: a vocabulary type shared by the runner,
 //! the results schema and the report, apart from the process control that starts them
-//! (`server.rs`).
+//! (`server/`).
 
 /// Which server, and for tokio which runtime layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -37,7 +37,10 @@ pub const VARIABLES: &[Variable] = &[
     var("BENCH_SEED", "(the clock)", "seeds the blocks' turn orders; recorded in `config.json` to replay a run's order"),
     var("BENCH_SYSCALLS", "`1`", "`0`: no mechanism round (syscalls are counted by tracepoints via perf_event_open in a round of their own; tracefs is mounted if it is not and the bench runs as root)"),
     var("BENCH_LAYOUT", "`split`", "`shared` or `split` CPU layout"),
-    var("BENCH_TOPOLOGY", "`local`", "`netns`: the servers in a network namespace of their own, the bench in another, joined by a veth pair (root; removed at the end, on SIGINT, or at the next start)"),
+    var("BENCH_TOPOLOGY", "`local`", "`netns`: the servers in a network namespace of their own, the bench in another, joined by a veth pair (root; removed at the end, on SIGINT, or at the next start); `ssh`: the servers on another host (`BENCH_SERVER_HOST`), started and measured there by the probe"),
+    var("BENCH_SERVER_HOST", "(none)", "ssh: the servers' host, `[user@]host` as ssh takes it; it must accept the key without a prompt"),
+    var("BENCH_SSH_OPTS", "(none)", "ssh: further ssh options, e.g. `-i key -p 2222`"),
+    var("BENCH_SERVER_ADDR", "(the host's address)", "ssh: the address the servers listen on there and the load generator connects to"),
     var("BENCH_NET_DELAY", "(none)", "netns: one-way delay each way on the load generator ↔ server link, e.g. `100us` (needs the kernel's netem)"),
     var("BENCH_NET_RATE", "(none)", "netns: that link's rate limit, tc units, e.g. `1gbit`"),
     var("BENCH_KAFKA_DELAY", "(none)", "netns: one-way delay each way between the servers and the embedded broker, added by the broker relay, e.g. `500us`"),
@@ -136,12 +139,7 @@ impl Settings {
                 .collect(),
             layout: get("BENCH_LAYOUT"),
             brokers: get("KAFKA_BROKERS"),
-            topology: crate::topology::Plan::parse(
-                get("BENCH_TOPOLOGY").as_deref(),
-                get("BENCH_NET_DELAY").as_deref(),
-                get("BENCH_NET_RATE").as_deref(),
-                get("BENCH_KAFKA_DELAY").as_deref(),
-            )?,
+            topology: crate::topology::Plan::parse(&get)?,
             paths: Paths::from_vars(&|n: &str| vars.get(n).cloned()),
         })
     }

@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use crate::transport::Transport;
+
 /// A process's counters at one instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Usage {
@@ -61,46 +63,61 @@ pub fn own_thread_cpu(tid: i32) -> Option<Duration> {
 
 /// `pid`'s usage now; `None` if the process is gone.
 pub fn process(pid: u32) -> Option<Usage> {
-    let (ut, st) = stat_times(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)?;
-    let hz = clock_ticks();
+    process_on(&Transport::Local, pid)
+}
+
+/// `pid`'s usage now on `host` (the servers' host, possibly over ssh).
+pub fn process_on(host: &Transport, pid: u32) -> Option<Usage> {
+    let tasks = host.list(&format!("/proc/{pid}/task")).unwrap_or_default();
+    let mut paths = vec![format!("/proc/{pid}/stat")];
+    paths.extend(tasks.iter().map(|t| format!("/proc/{pid}/task/{t}/status")));
+    let mut texts = host.read(&paths).into_iter();
+    let (ut, st) = stat_times(&texts.next()??)?;
+    let hz = host.clock_ticks();
     let ticks = |t: u64| Duration::from_nanos(t * 1_000_000_000 / hz);
     let mut u = Usage {
         user: ticks(ut),
         system: ticks(st),
         ..Usage::default()
     };
-    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
-        for t in tasks.flatten() {
-            let Ok(status) = std::fs::read_to_string(t.path().join("status")) else {
-                continue;
+    for status in texts.flatten() {
+        for line in status.lines() {
+            let num = |p: &str| {
+                line.strip_prefix(p)
+                    .and_then(|v| v.trim().parse::<u64>().ok())
             };
-            for line in status.lines() {
-                let num = |p: &str| {
-                    line.strip_prefix(p)
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                };
-                if let Some(n) = num("voluntary_ctxt_switches:") {
-                    u.ctx_voluntary += n;
-                } else if let Some(n) = num("nonvoluntary_ctxt_switches:") {
-                    u.ctx_involuntary += n;
-                }
+            if let Some(n) = num("voluntary_ctxt_switches:") {
+                u.ctx_voluntary += n;
+            } else if let Some(n) = num("nonvoluntary_ctxt_switches:") {
+                u.ctx_involuntary += n;
             }
         }
     }
     Some(u)
 }
 
-/// Nanoseconds `pid`'s threads alive now have run, from `/proc/PID/task/*/schedstat`
-/// (scheduler clock, ns: fine enough to see a server go idle within a few ms, where
-/// `/proc/PID/stat` counts 10 ms ticks). `None` if the process is gone.
-pub fn on_cpu_ns(pid: u32) -> Option<u64> {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+/// Nanoseconds `pid`'s threads alive now have run on `host`, from
+/// `/proc/PID/task/*/schedstat` (scheduler clock, ns: fine enough to see a server go idle
+/// within a few ms, where `/proc/PID/stat` counts 10 ms ticks). `None` if the process is
+/// gone.
+pub fn on_cpu_ns(host: &Transport, pid: u32) -> Option<u64> {
+    let tasks = host.list(&format!("/proc/{pid}/task"))?;
+    let paths: Vec<String> = tasks
+        .iter()
+        .map(|t| format!("/proc/{pid}/task/{t}/schedstat"))
+        .collect();
     Some(
-        tasks
+        host.read(&paths)
+            .iter()
             .flatten()
-            .filter_map(|t| task_on_cpu_ns(&t.path()))
+            .filter_map(|t| schedstat_ns(t))
             .sum(),
     )
+}
+
+/// The first field of a `schedstat`: ns the task has run.
+pub fn schedstat_ns(text: &str) -> Option<u64> {
+    text.split_ascii_whitespace().next()?.parse().ok()
 }
 
 /// The first field of a task's `schedstat` (`/proc/PID/task/TID`): ns it has run.
@@ -122,7 +139,12 @@ pub struct HostCpu {
 
 impl HostCpu {
     pub fn now() -> Option<Self> {
-        let text = std::fs::read_to_string("/proc/stat").ok()?;
+        Self::on(&Transport::Local)
+    }
+
+    /// `host`'s (the servers' host, possibly over ssh).
+    pub fn on(host: &Transport) -> Option<Self> {
+        let text = host.read_one("/proc/stat")?;
         Self::parse(text.lines().next()?)
     }
 

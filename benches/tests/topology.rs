@@ -41,7 +41,8 @@ fn has_ip() -> bool {
 
 #[test]
 fn a_server_in_its_namespace_serves_across_the_link_and_the_namespaces_go() {
-    let plan = Plan::parse(Some("netns"), None, None, Some("2ms")).expect("plan");
+    let plan = Plan::from_pairs(&[("BENCH_TOPOLOGY", "netns"), ("BENCH_KAFKA_DELAY", "2ms")])
+        .expect("plan");
     if !is_root() || !has_ip() {
         let e = Topology::start(&plan).expect_err("not root").to_string();
         let fix = if is_root() { "iproute2" } else { "needs root" };
@@ -56,11 +57,12 @@ fn a_server_in_its_namespace_serves_across_the_link_and_the_namespaces_go() {
     // refused with the reason where it does not (this project's dev VM), and either way
     // nothing left behind. (In this test, not one of its own: the namespaces are named by
     // pid, so two topologies of one process cannot exist at once.)
-    let delayed = Plan::parse(Some("netns"), Some("100us"), None, None).expect("plan");
+    let delayed = Plan::from_pairs(&[("BENCH_TOPOLOGY", "netns"), ("BENCH_NET_DELAY", "100us")])
+        .expect("plan");
     match Topology::start(&delayed) {
         // The names, addresses and the server placement are the same for the topology
         // below, which this thread then enters instead.
-        Ok(t) => assert_eq!(t.record().delay.as_deref(), Some("100µs")),
+        Ok(t) => assert_eq!(t.record(true).delay.as_deref(), Some("100µs")),
         Err(e) => {
             let e = format!("{e:#}");
             assert!(e.contains("BENCH_NET_DELAY") && e.contains("netem"), "{e}");
@@ -74,7 +76,7 @@ fn a_server_in_its_namespace_serves_across_the_link_and_the_namespaces_go() {
     {
         let mut topology = Topology::start(&plan).expect("netns topology");
         assert_eq!(ours(pid).len(), 2, "two namespaces: {:?}", ours(pid));
-        let record = topology.record();
+        let record = topology.record(true);
         assert_eq!(record.kind, "netns");
         assert!(record.link_rtt_us.is_some_and(|us| us > 0.0), "{record:?}");
         // The broker in the bench's namespace, reached by the server through the relay.

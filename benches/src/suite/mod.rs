@@ -18,6 +18,7 @@ mod curve;
 mod ledger;
 mod profile;
 mod scrape;
+mod stop;
 mod subject;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
@@ -118,7 +119,7 @@ pub fn run_workload(
             }
         }
         drop(live);
-        for (slot, ended) in slots.iter_mut().zip(subject::finish_all(subjects)) {
+        for (slot, ended) in slots.iter_mut().zip(stop::finish_all(subjects)) {
             if let (Some(e), Some(ledger)) = (ended, slot.ledger.as_mut()) {
                 slot.raw.failed_samples += e.failed_samples;
                 slot.raw.lives += 1;

@@ -22,6 +22,12 @@ pub(super) fn run(
 ) {
     let cpus = layout.server_cpus().unwrap_or_else(|| layout.cores());
     let dir = raw_dir.join("profile");
+    if let Some(why) = crate::transport::servers().no_kernel_access() {
+        for (raw, _) in live.iter_mut() {
+            raw.cpu_profile_skipped = Some(format!("CPU profile {why}"));
+        }
+        return;
+    }
     if let Err(e) = std::fs::create_dir_all(&dir) {
         for (raw, _) in live.iter_mut() {
             raw.cpu_profile_skipped = Some(format!("creating {}: {e}", dir.display()));

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::scrape::{self, delivered};
+use super::stop::Ended;
 use super::Broker;
 use crate::cores::{self, CoreSplit};
 use crate::layout::Layout;
@@ -14,6 +15,7 @@ use crate::runtime::Runtime;
 use crate::server::{ServerConfig, ServerProcess};
 use crate::settings::Settings;
 use crate::syscalls;
+use crate::transport::{self, Transport};
 use crate::usage::{self, HostCpu};
 use crate::workload::Spec;
 use loadgen::{self, LoadError, RunConfig, Session, Workload};
@@ -110,7 +112,8 @@ impl Subject {
         load.threads = loadgen_threads;
         load.requests = None;
         load.duration = Some(pass);
-        load.server_pid = Some(server.pid());
+        // The watchdog reads the server's fds and sockets from /proc: on this host only.
+        load.server_pid = transport::servers().is_local().then(|| server.pid());
         // One session for everything sent to this server: each criterion sample times
         // requests over connections that are already open and warm.
         let session = Session::start(&load)?;
@@ -135,6 +138,9 @@ impl Subject {
     /// rounds run with none attached.
     pub(super) fn count_syscalls(&mut self, on: bool) {
         self.syscalls = on.then(|| {
+            if let Some(why) = transport::servers().no_kernel_access() {
+                return Err(why);
+            }
             syscalls::tracefs()
                 .and_then(|t| syscalls::Counter::attach(self.server.pid(), &t, syscalls::EVENTS))
         });
@@ -151,12 +157,13 @@ impl Subject {
     /// idle, `None` if it did not go idle within `max`.
     pub(super) fn settle(&self, max: Duration) -> Option<Duration> {
         let pid = self.server.pid();
+        let host = transport::servers();
         let t0 = Instant::now();
         let window = Duration::from_millis(10);
-        let mut last = usage::on_cpu_ns(pid)?;
+        let mut last = usage::on_cpu_ns(host, pid)?;
         loop {
             std::thread::sleep(window);
-            let now = usage::on_cpu_ns(pid)?;
+            let now = usage::on_cpu_ns(host, pid)?;
             if now.saturating_sub(last) < window.as_nanos() as u64 / 10 {
                 return Some(t0.elapsed());
             }
@@ -268,33 +275,43 @@ impl Subject {
         let count = |c: &Option<Result<syscalls::Counter, String>>| {
             c.as_ref().and_then(|c| c.as_ref().ok()).map(|c| c.read())
         };
+        // The servers' host (this one, or another over ssh) and this one.
+        let host = transport::servers();
+        let local = Transport::Local;
         let tasks0 = scrape::tasks(self.server.addr);
         let (server0, me0, host0, sys0, cores0, threads0) = (
-            usage::process(pid),
+            usage::process_on(host, pid),
             usage::process(me),
-            HostCpu::now(),
+            HostCpu::on(host),
             count(&self.syscalls),
-            cores::per_cpu(),
+            (cores::per_cpu_on(host), cores::per_cpu()),
             cores::own_threads(),
         );
         let sets = self.core_sets.clone();
         let idle = |server: bool| {
             let (server_cores, load_cores) = sets.as_ref()?;
-            cores::idle_us(if server { server_cores } else { load_cores })
+            if server {
+                cores::idle_us(host, server_cores)
+            } else {
+                cores::idle_us(&local, load_cores)
+            }
         };
         let pid_text = pid.to_string();
-        let server_threads0 = cores::threads(&pid_text);
+        let server_threads0 = cores::threads_on(host, &pid_text);
         let idle0 = (idle(true), idle(false));
         let t0 = Instant::now();
         let report = self.load(pass)?;
         let wall = t0.elapsed().as_secs_f64();
         let idle1 = (idle(true), idle(false));
-        let server_threads1 = cores::threads(&pid_text);
-        let (cores1, threads1) = (cores::per_cpu(), cores::own_threads());
+        let server_threads1 = cores::threads_on(host, &pid_text);
+        let (cores1, threads1) = (
+            (cores::per_cpu_on(host), cores::per_cpu()),
+            cores::own_threads(),
+        );
         let (server1, me1, host1, sys1) = (
-            usage::process(pid),
+            usage::process_on(host, pid),
             usage::process(me),
-            HostCpu::now(),
+            HostCpu::on(host),
             count(&self.syscalls),
         );
         let tasks1 = scrape::tasks(self.server.addr);
@@ -302,8 +319,12 @@ impl Subject {
         // on the cpuidle µs clock where there is one.
         let whole = |server: bool| {
             let (server_cores, load_cores) = sets.as_ref()?;
-            let set = if server { server_cores } else { load_cores };
-            let split = CoreSplit::between(cores0.as_ref()?, cores1.as_ref()?, set)?;
+            let (set, before, after) = if server {
+                (server_cores, &cores0.0, &cores1.0)
+            } else {
+                (load_cores, &cores0.1, &cores1.1)
+            };
+            let split = CoreSplit::between(before.as_ref()?, after.as_ref()?, set)?;
             let (a, b) = if server {
                 (idle0.0, idle1.0)
             } else {
@@ -393,56 +414,28 @@ impl Subject {
             }
         }
     }
-}
 
-/// What a stopped process leaves for its runtime's ledger: what was sent to it, how it
-/// exited after SIGTERM, its first load failure, and its failed criterion samples.
-pub(super) struct Ended {
-    pub(super) tally: Tally,
-    pub(super) ids: loadgen::ids::Ids,
-    pub(super) exit: Exit,
-    pub(super) failure: Option<String>,
-    pub(super) failed_samples: u64,
-}
-
-/// Stops a block's processes: closes every load-generator session, sends every server
-/// SIGTERM at once (they drain and flush in parallel: one flush's wait per block instead
-/// of one per runtime), then waits for each. Index for index with `subjects`.
-pub(super) fn finish_all(subjects: Vec<Option<Subject>>) -> Vec<Option<Ended>> {
-    let stopping: Vec<Option<(ServerProcess, Ended)>> = subjects
-        .into_iter()
-        .map(|s| {
-            let Subject {
-                server,
-                session,
-                tally,
-                ids,
-                failure,
-                failed_samples,
-                ..
-            } = s?;
-            drop(session);
-            server.terminate();
-            let ended = Ended {
-                tally,
-                ids,
-                exit: Exit::Clean,
-                failure,
-                failed_samples,
-            };
-            Some((server, ended))
-        })
-        .collect();
-    stopping
-        .into_iter()
-        .map(|s| {
-            let (server, mut ended) = s?;
-            ended.exit = match server.wait(Duration::from_secs(60)) {
-                Ok(st) if st.success() => Exit::Clean,
-                Ok(st) => Exit::Unclean(format!("server exited with {st} after SIGTERM")),
-                Err(e) => Exit::Unclean(format!("{e:#}")),
-            };
-            Some(ended)
-        })
-        .collect()
+    /// Closes the load generator's session and sends the server SIGTERM: the server (to
+    /// wait for) and what this process leaves for the ledger ([`super::stop::finish_all`]).
+    pub(super) fn end(self) -> (ServerProcess, Ended) {
+        let Subject {
+            server,
+            session,
+            tally,
+            ids,
+            failure,
+            failed_samples,
+            ..
+        } = self;
+        drop(session);
+        server.terminate();
+        let ended = Ended {
+            tally,
+            ids,
+            exit: Exit::Clean,
+            failure,
+            failed_samples,
+        };
+        (server, ended)
+    }
 }

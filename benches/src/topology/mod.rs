@@ -14,14 +14,18 @@
 
 mod netns;
 mod relay;
+mod ssh;
 
 use std::net::IpAddr;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::{bail, Result};
 
 pub use netns::{leftovers, Netns};
+
+use crate::layout::Layout;
+use crate::transport::{SshHost, SshSettings};
 
 /// What `BENCH_TOPOLOGY` and its link settings ask for.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -29,6 +33,7 @@ pub enum Plan {
     #[default]
     Local,
     Netns(Links),
+    Ssh(SshSettings),
 }
 
 /// The links of a `netns` topology.
@@ -44,13 +49,37 @@ pub struct Links {
 }
 
 impl Plan {
-    /// From the variables' values (`None`: unset).
-    pub fn parse(
-        topology: Option<&str>,
-        delay: Option<&str>,
-        rate: Option<&str>,
-        kafka_delay: Option<&str>,
-    ) -> Result<Self> {
+    /// From `(variable, value)` pairs (tests; a later pair overrides an earlier one).
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Result<Self> {
+        Self::parse(&|n: &str| {
+            pairs
+                .iter()
+                .rev()
+                .find(|(k, _)| *k == n)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    /// From the variables (`get` gives a variable's value, `None`: unset).
+    pub fn parse(get: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
+        let (topology, delay, rate, kafka_delay) = (
+            get("BENCH_TOPOLOGY"),
+            get("BENCH_NET_DELAY"),
+            get("BENCH_NET_RATE"),
+            get("BENCH_KAFKA_DELAY"),
+        );
+        let (topology, delay, rate, kafka_delay) = (
+            topology.as_deref(),
+            delay.as_deref(),
+            rate.as_deref(),
+            kafka_delay.as_deref(),
+        );
+        let ssh_vars = ["BENCH_SERVER_HOST", "BENCH_SSH_OPTS", "BENCH_SERVER_ADDR"];
+        if topology != Some("ssh") {
+            if let Some(v) = ssh_vars.iter().find(|v| get(v).is_some()) {
+                bail!("{v} needs BENCH_TOPOLOGY=ssh");
+            }
+        }
         let duration = |name: &str, v: Option<&str>| -> Result<Option<Duration>> {
             v.map(|v| {
                 common::config::parse_duration(v)
@@ -82,8 +111,31 @@ impl Plan {
                 Ok(Self::Local)
             }
             Some("netns") => Ok(Self::Netns(links)),
-            Some("ssh") => bail!("BENCH_TOPOLOGY=ssh: not built yet (servers on another host over ssh); use local or netns"),
-            Some(other) => bail!("BENCH_TOPOLOGY={other}: expected local or netns"),
+            Some("ssh") => {
+                if links != Links::default() {
+                    bail!("BENCH_NET_DELAY, BENCH_NET_RATE and BENCH_KAFKA_DELAY need BENCH_TOPOLOGY=netns (over ssh the network between the hosts is what it is)");
+                }
+                let target = get("BENCH_SERVER_HOST")
+                    .filter(|t| !t.trim().is_empty())
+                    .ok_or_else(|| anyhow::anyhow!("BENCH_TOPOLOGY=ssh needs BENCH_SERVER_HOST=[user@]host (the servers' host, reachable by ssh without a prompt)"))?;
+                let listen = get("BENCH_SERVER_ADDR")
+                    .map(|a| {
+                        a.parse::<IpAddr>().map_err(|e| {
+                            anyhow::anyhow!("BENCH_SERVER_ADDR={a}: {e} (expected an IP address)")
+                        })
+                    })
+                    .transpose()?;
+                Ok(Self::Ssh(SshSettings {
+                    target: target.trim().to_string(),
+                    opts: get("BENCH_SSH_OPTS")
+                        .unwrap_or_default()
+                        .split_whitespace()
+                        .map(String::from)
+                        .collect(),
+                    listen,
+                }))
+            }
+            Some(other) => bail!("BENCH_TOPOLOGY={other}: expected local, netns or ssh"),
         }
     }
 }
@@ -93,6 +145,14 @@ impl Plan {
 pub enum Topology {
     Local,
     Netns(Netns),
+    /// The servers' host; its sessions end (and the probe cleans up) on drop.
+    Ssh(Arc<SshHost>),
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        self.close();
+    }
 }
 
 /// Where this process starts its servers: set once a `netns` topology is up (servers are
@@ -125,6 +185,9 @@ pub struct TopologyRecord {
     pub delay: Option<String>,
     pub rate: Option<String>,
     pub kafka_delay: Option<String>,
+    /// The servers' host as its probe saw it (ssh).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_host: Option<probe::Host>,
 }
 
 impl Topology {
@@ -141,6 +204,24 @@ impl Topology {
                 });
                 Ok(Self::Netns(n))
             }
+            Plan::Ssh(settings) => Ok(Self::Ssh(ssh::start(settings)?)),
+        }
+    }
+
+    /// The CPU layout over an ssh topology's two hosts (`None` for local and netns, whose
+    /// layout is chosen before the topology starts).
+    pub fn layout(&self, layout_choice: Option<&str>) -> Option<Result<Layout>> {
+        match self {
+            Self::Ssh(h) => Some(ssh::layout(h, layout_choice)),
+            _ => None,
+        }
+    }
+
+    /// The servers' host when it is another one.
+    pub fn server_host(&self) -> Option<&SshHost> {
+        match self {
+            Self::Ssh(h) => Some(h),
+            _ => None,
         }
     }
 
@@ -150,11 +231,22 @@ impl Topology {
         match self {
             Self::Local => Ok(()),
             Self::Netns(n) => n.relay_broker(addr),
+            Self::Ssh(h) => h.forward(addr),
         }
     }
 
-    pub fn record(&self) -> TopologyRecord {
+    /// Ends what the topology started on other hosts (the probe's and the port forward's
+    /// ssh sessions); namespaces go when a [`Netns`] drops.
+    pub fn close(&self) {
+        if let Self::Ssh(h) = self {
+            h.close();
+        }
+    }
+
+    /// What the run records; `embedded_broker`: Kafka is this process's mock cluster.
+    pub fn record(&self, embedded_broker: bool) -> TopologyRecord {
         match self {
+            Self::Ssh(h) => ssh::record(h, embedded_broker),
             Self::Local => TopologyRecord {
                 kind: "local".into(),
                 description: "local: every process on this machine's network (loopback)".into(),
@@ -171,12 +263,15 @@ mod tests {
 
     #[test]
     fn settings_parse_and_bad_ones_name_their_variable() {
-        assert_eq!(
-            Plan::parse(None, None, None, None).expect("local"),
-            Plan::Local
-        );
-        let p =
-            Plan::parse(Some("netns"), Some("100us"), Some("1gbit"), Some("500us")).expect("netns");
+        let parse = Plan::from_pairs;
+        assert_eq!(parse(&[]).expect("local"), Plan::Local);
+        let p = parse(&[
+            ("BENCH_TOPOLOGY", "netns"),
+            ("BENCH_NET_DELAY", "100us"),
+            ("BENCH_NET_RATE", "1gbit"),
+            ("BENCH_KAFKA_DELAY", "500us"),
+        ])
+        .expect("netns");
         assert_eq!(
             p,
             Plan::Netns(Links {
@@ -185,11 +280,46 @@ mod tests {
                 kafka_delay: Some(Duration::from_micros(500)),
             })
         );
-        let err = |t, d, r, k| Plan::parse(t, d, r, k).expect_err("bad").to_string();
-        assert!(err(Some("mesh"), None, None, None).contains("BENCH_TOPOLOGY=mesh"));
-        assert!(err(Some("netns"), Some("soon"), None, None).contains("BENCH_NET_DELAY=soon"));
-        assert!(err(Some("netns"), None, Some("1 gbit; reboot"), None).contains("BENCH_NET_RATE"));
-        assert!(err(None, None, None, Some("1ms")).contains("need BENCH_TOPOLOGY=netns"));
-        assert!(err(Some("ssh"), None, None, None).contains("not built yet"));
+        let ssh = parse(&[
+            ("BENCH_TOPOLOGY", "ssh"),
+            ("BENCH_SERVER_HOST", "bench@10.0.0.2"),
+            ("BENCH_SSH_OPTS", "-i /k  -p 2222"),
+        ])
+        .expect("ssh");
+        assert_eq!(
+            ssh,
+            Plan::Ssh(SshSettings {
+                target: "bench@10.0.0.2".into(),
+                opts: vec!["-i".into(), "/k".into(), "-p".into(), "2222".into()],
+                listen: None,
+            })
+        );
+        let err = |pairs: &[(&str, &str)]| parse(pairs).expect_err("bad").to_string();
+        assert!(err(&[("BENCH_TOPOLOGY", "mesh")]).contains("BENCH_TOPOLOGY=mesh"));
+        assert!(
+            err(&[("BENCH_TOPOLOGY", "netns"), ("BENCH_NET_DELAY", "soon")])
+                .contains("BENCH_NET_DELAY=soon")
+        );
+        assert!(err(&[
+            ("BENCH_TOPOLOGY", "netns"),
+            ("BENCH_NET_RATE", "1 gbit; reboot")
+        ])
+        .contains("BENCH_NET_RATE"));
+        assert!(err(&[("BENCH_KAFKA_DELAY", "1ms")]).contains("need BENCH_TOPOLOGY=netns"));
+        assert!(err(&[("BENCH_TOPOLOGY", "ssh")]).contains("needs BENCH_SERVER_HOST"));
+        assert!(err(&[("BENCH_SERVER_HOST", "h")])
+            .contains("BENCH_SERVER_HOST needs BENCH_TOPOLOGY=ssh"));
+        assert!(err(&[
+            ("BENCH_TOPOLOGY", "ssh"),
+            ("BENCH_SERVER_HOST", "h"),
+            ("BENCH_SERVER_ADDR", "the-host")
+        ])
+        .contains("BENCH_SERVER_ADDR=the-host"));
+        assert!(err(&[
+            ("BENCH_TOPOLOGY", "ssh"),
+            ("BENCH_SERVER_HOST", "h"),
+            ("BENCH_NET_RATE", "1gbit")
+        ])
+        .contains("need BENCH_TOPOLOGY=netns"));
     }
 }

@@ -168,6 +168,7 @@ impl Netns {
             delay: fmt(l.delay),
             rate: l.rate.clone(),
             kafka_delay: fmt(l.kafka_delay),
+            server_host: None,
         }
     }
 }

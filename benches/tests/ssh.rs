@@ -1,0 +1,211 @@
+//! The ssh topology against a real sshd: one started by `scripts/sshd-netns.sh` in a
+//! network namespace of its own, with a key made for the test. Over it the probe starts a
+//! server, the server reaches the embedded broker through the ssh port forward, requests
+//! cross the link, the probe's figures come back, and when the topology closes nothing is
+//! left there: no process of ours, no run directory. Needs root, iproute2 and
+//! openssh-server (CI has them; scripts/setup.sh installs them); without them the script's
+//! refusal must name the fix.
+//!
+//! One binary of its own: an ssh topology tells the whole process where servers go.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use bench::runtime::Runtime;
+use bench::topology::{Plan, Topology};
+use bench::transport::{self, Transport};
+use bench::{cores, usage};
+use support::{body, get, post, Broker, Client};
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/sshd-netns.sh")
+}
+
+/// The sshd host; `down` on drop.
+struct Sshd {
+    name: String,
+    dir: String,
+    vars: Vec<(String, String)>,
+}
+
+impl Sshd {
+    fn up() -> Result<Self, String> {
+        let name = format!("rbench-{}-sshd", std::process::id());
+        let dir = std::env::temp_dir()
+            .join(format!("rbench-sshd-{}", std::process::id()))
+            .display()
+            .to_string();
+        let out = Command::new(script())
+            .args(["up", &name, &dir])
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        let vars = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Ok(Self { name, dir, vars })
+    }
+
+    fn plan(&self, extra: &[(&str, &str)]) -> Plan {
+        let mut pairs: Vec<(&str, &str)> = vec![("BENCH_TOPOLOGY", "ssh")];
+        pairs.extend(self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        pairs.extend(extra);
+        Plan::from_pairs(&pairs).expect("plan")
+    }
+
+    /// Commands of every process in the namespace.
+    fn processes(&self) -> Vec<String> {
+        let out = Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+            .expect("ip");
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/cmdline")).ok())
+            .map(|c| c.replace('\0', " "))
+            .collect()
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = Command::new(script())
+            .args(["down", &self.name, &self.dir])
+            .status();
+    }
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+#[test]
+fn a_server_over_ssh_serves_is_measured_by_the_probe_and_leaves_nothing() {
+    let sshd = match Sshd::up() {
+        Ok(s) => s,
+        Err(why) => {
+            // Only a machine without root or sshd may skip, and the refusal names the fix.
+            let fix = if is_root() { "setup.sh" } else { "needs root" };
+            assert!(why.contains(fix), "{why}");
+            assert!(
+                !is_root() || !std::path::Path::new("/usr/sbin/sshd").exists(),
+                "{why}"
+            );
+            return;
+        }
+    };
+    // A key the host does not accept: refused in seconds, naming the variable.
+    let t0 = Instant::now();
+    let wrong_key = std::env::temp_dir().join(format!("rbench-wrong-{}", std::process::id()));
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&wrong_key)
+        .status()
+        .expect("ssh-keygen");
+    assert!(made.success());
+    let opts = format!(
+        "-i {} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
+        wrong_key.display()
+    );
+    let refused = Topology::start(&sshd.plan(&[("BENCH_SSH_OPTS", &opts)]))
+        .expect_err("a key the host does not accept");
+    let refused = format!("{refused:#}");
+    assert!(
+        refused.contains("BENCH_SERVER_HOST") && refused.contains("Permission denied"),
+        "{refused}"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(60), "{:?}", t0.elapsed());
+    let _ = std::fs::remove_file(&wrong_key);
+    let _ = std::fs::remove_file(wrong_key.with_extension("pub"));
+
+    let run_dir = format!("/tmp/rbench-{}", std::process::id());
+    {
+        let mut topology = Topology::start(&sshd.plan(&[])).expect("ssh topology");
+        let record = topology.record(true);
+        assert_eq!(record.kind, "ssh");
+        let host = record.server_host.clone().expect("the probe's facts");
+        assert!(!host.cpus.is_empty() && !host.kernel.is_empty(), "{host:?}");
+        assert!(record.link_rtt_us.is_some_and(|us| us > 0.0), "{record:?}");
+        assert!(record.description.contains("same machine"), "{record:?}");
+        let Transport::Ssh(remote) = transport::servers() else {
+            panic!("servers go over ssh once the topology is up")
+        };
+        assert!(
+            std::path::Path::new(&run_dir).exists(),
+            "the copies are in {run_dir}"
+        );
+        let broker = Broker::embedded("ssh", 3);
+        topology.reach_broker(&broker.addr).expect("port forward");
+        let server = broker.server(Runtime::Tokio, &[]);
+        assert_eq!(
+            server.addr.ip().to_string(),
+            "10.214.0.2",
+            "it listens on the host's address"
+        );
+        // The process runs in the namespace (started by the probe there).
+        let pid = server.pid();
+        assert!(
+            sshd.processes().iter().any(|c| c.contains("server-tokio")),
+            "{:?}",
+            sshd.processes()
+        );
+        let before = usage::process_on(transport::servers(), pid).expect("usage over ssh");
+        let mut c = Client::connect(server.addr);
+        let ready = Instant::now();
+        while c.request(&get("/healthz")).status != 200 {
+            assert!(ready.elapsed() < Duration::from_secs(20), "never ready");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        for i in 0..200 {
+            assert_eq!(c.request(&post(&body(i, 100))).status, 202);
+        }
+        drop(c);
+        let after = usage::process_on(transport::servers(), pid).expect("usage over ssh");
+        assert!(
+            after.ctx_voluntary + after.ctx_involuntary
+                > before.ctx_voluntary + before.ctx_involuntary,
+            "the probe's figures move with the load: {before:?} -> {after:?}"
+        );
+        let cpus = cores::per_cpu_on(transport::servers()).expect("the host's /proc/stat");
+        assert_eq!(cpus.len(), remote.facts().cpus.len().max(cpus.len()));
+        assert!(usage::on_cpu_ns(transport::servers(), pid).is_some_and(|ns| ns > 0));
+        let exit = server.stop(Duration::from_secs(20)).expect("exit");
+        assert!(exit.success(), "{exit}");
+        assert_eq!(
+            broker.values().len(),
+            200,
+            "every record crossed the port forward"
+        );
+        // A second server, left running: closing the topology must end it.
+        let _left = broker.server(Runtime::Uring, &[]);
+        topology.close();
+    }
+    assert!(
+        !std::path::Path::new(&run_dir).exists(),
+        "{run_dir} removed by the probe"
+    );
+    let left: Vec<String> = sshd
+        .processes()
+        .into_iter()
+        .filter(|c| !c.contains("[listener]"))
+        .collect();
+    let t0 = Instant::now();
+    let mut left = left;
+    while !left.is_empty() && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(100));
+        left = sshd
+            .processes()
+            .into_iter()
+            .filter(|c| !c.contains("[listener]"))
+            .collect();
+    }
+    assert!(left.is_empty(), "left running on the host: {left:?}");
+}
