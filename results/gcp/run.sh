@@ -19,6 +19,12 @@
 #   --name NAME           VM name (default runtime-bench-<date>)
 #   --profile P           quick | default | full (default: default; --local: quick)
 #   --kafka-brokers B     a Kafka cluster reachable from the VM (default: embedded broker)
+#   --topology T          single (default): one VM runs everything; three-vm: a server VM
+#                         (--machine-type), a client VM running cargo bench
+#                         (--client-machine-type, default n2-standard-4) and a Kafka VM
+#                         (--kafka-machine-type, default e2-standard-2; skipped with
+#                         --kafka-brokers), in one subnet (--subnet, default "default"),
+#                         the servers reached over ssh (results/gcp/three-vm.sh)
 #   --keep-vm             do not delete the VM afterwards
 #   --out DIR             where results go (default results/gcp-runs/<name>, or with
 #                         --local target/gcp-local)
@@ -37,6 +43,11 @@ profile=""
 kafka=""
 keep_vm=0
 out=""
+topology=single
+client_machine_type=n2-standard-4
+kafka_machine_type=e2-standard-2
+subnet=default
+server_host=""
 
 die() { echo "gcp/run.sh: $*" >&2; exit 2; }
 need_arg() { if [ $# -lt 2 ] || [ -z "$2" ]; then die "$1 needs a value"; fi; }
@@ -54,7 +65,13 @@ while [ $# -gt 0 ]; do
     --kafka-brokers) need_arg "$@"; kafka=$2; shift ;;
     --keep-vm) keep_vm=1 ;;
     --out) need_arg "$@"; out=$2; shift ;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    --topology) need_arg "$@"; topology=$2; shift ;;
+    --client-machine-type) need_arg "$@"; client_machine_type=$2; shift ;;
+    --kafka-machine-type) need_arg "$@"; kafka_machine_type=$2; shift ;;
+    --subnet) need_arg "$@"; subnet=$2; shift ;;
+    # Internal (three-vm, on the client VM): the servers' host over ssh.
+    --server-host) need_arg "$@"; server_host=$2; shift ;;
+    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
   shift
@@ -65,6 +82,11 @@ case "$mode" in
   *) profile=${profile:-default}; out=${out:-$root/results/gcp-runs/$name} ;;
 esac
 case "$profile" in quick|default|full) ;; *) die "--profile $profile: expected quick, default or full" ;; esac
+case "$topology" in
+  single) ;;
+  three-vm) [ -z "$machine_types" ] || die "--topology three-vm takes one --machine-type (the server VM's), not --machine-types" ;;
+  *) die "--topology $topology: expected single or three-vm" ;;
+esac
 
 # On the VM (or here): packages, Rust, limits, the bench, the results.
 on_vm() {
@@ -87,7 +109,12 @@ on_vm() {
     sudo sysctl -q -w net.core.somaxconn=4096 net.ipv4.ip_local_port_range="1024 65535" || true
   fi
   echo "somaxconn: $(cat /proc/sys/net/core/somaxconn); ports: $(cat /proc/sys/net/ipv4/ip_local_port_range)"
-  echo "== cargo bench (profile $profile${kafka:+, KAFKA_BROKERS=$kafka})"
+  if [ -n "$server_host" ]; then
+    # Three VMs: the servers on their own VM, reached with the key made for this run.
+    export BENCH_TOPOLOGY=ssh BENCH_SERVER_HOST="$server_host"
+    export BENCH_SSH_OPTS="-i $HOME/.ssh/rbench_run -o StrictHostKeyChecking=accept-new"
+  fi
+  echo "== cargo bench (profile $profile${kafka:+, KAFKA_BROKERS=$kafka}${server_host:+, servers on $server_host})"
   if [ -n "$kafka" ]; then
     BENCH_PROFILE=$profile KAFKA_BROKERS=$kafka cargo bench --locked
   else
@@ -100,7 +127,8 @@ on_vm() {
 
 remote() {
   command -v gcloud >/dev/null 2>&1 || die "gcloud not found: install the Google Cloud SDK, or use --local"
-  local gflags=(--zone "$zone")
+  # Global, not local: the exit trap that deletes the VM runs after this function returns.
+  gflags=(--zone "$zone")
   [ -n "$project" ] && gflags+=(--project "$project")
   echo "== creating $name ($machine_type, Ubuntu 22.04) in $zone"
   gcloud compute instances create "$name" "${gflags[@]}" \
@@ -160,7 +188,14 @@ matrix() {
   [ "${#failed[@]}" -eq 0 ]
 }
 
+# shellcheck source=three-vm.sh source-path=SCRIPTDIR
+. "$here/three-vm.sh"
+
 case "$mode" in
-  remote) if [ -n "$machine_types" ]; then matrix; else remote; fi ;;
+  remote)
+    if [ "$topology" = three-vm ]; then three_vm
+    elif [ -n "$machine_types" ]; then matrix
+    else remote
+    fi ;;
   local|on-vm) on_vm ;;
 esac

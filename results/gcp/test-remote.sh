@@ -24,6 +24,7 @@ calls | grep -q -- "--zone z-1 --project p-1" || fail "zone and project not pass
 grep -qx "profile=quick" "$tmp/out/summary.md" || fail "profile not passed: $(cat "$tmp/out/summary.md")"
 grep -qxF "kafka=$kafka" "$tmp/out/summary.md" || fail "brokers not passed intact: $(cat "$tmp/out/summary.md")"
 [ ! -e "$GCLOUD_VMS/rb-ok" ] || fail "the VM was not deleted"
+calls | grep -q "instances delete rb-ok --zone z-1 --project p-1" || fail "deleted without its zone and project"
 
 # 2. The on-VM run fails: run.sh fails too, and the VM is still deleted.
 : >"$GCLOUD_LOG"
@@ -59,4 +60,53 @@ left=$(find "$GCLOUD_VMS" -mindepth 1 -maxdepth 1 -name 'mx-*')
 grep -qF -- "--compare $tmp/mx/t-1 $tmp/mx/t-2 --out $tmp/mx/compare.html" "$CARGO_LOG" ||
   fail "no comparison of the types that ran: $(cat "$CARGO_LOG" 2>/dev/null)"
 
-echo "test-remote: 4 passed, 0 failed"
+# 5. Three VMs: server, client and Kafka VMs in one subnet; Kafka set up on its VM with
+#    the pinned release's checksum; the client's run key authorised on the server VM; the
+#    run on the client with the servers over ssh and Kafka on its VM; all three deleted.
+: >"$GCLOUD_LOG"
+"$root/results/gcp/run.sh" --topology three-vm --name tv --subnet s-1 --profile quick \
+  --out "$tmp/tv" >"$tmp/tv.log" 2>&1 || { cat "$tmp/tv.log"; fail "the three-vm run failed"; }
+for role_type in server:e2-medium client:n2-standard-4 kafka:e2-standard-2; do
+  calls | grep -q "instances create tv-${role_type%%:*} --zone us-central1-a --machine-type ${role_type#*:} --subnet s-1" ||
+    fail "tv-${role_type%%:*} not created as ${role_type#*:} in subnet s-1"
+done
+setup=$(calls | grep -n "bash -s -- 10.128.0.4" | cut -d: -f1)
+key=$(calls | grep -n "authorized_keys" | cut -d: -f1)
+run=$(calls | grep -n "run.sh --on-vm" | cut -d: -f1)
+first_delete=$(calls | grep -n "instances delete" | head -1 | cut -d: -f1)
+if ! { [ -n "$setup" ] && [ -n "$key" ] && [ -n "$run" ] && [ "$setup" -lt "$run" ] &&
+  [ "$key" -lt "$run" ] && [ "$run" -lt "$first_delete" ]; }; then
+  fail "order: kafka setup $setup, key $key, run $run, delete $first_delete"
+fi
+[ -f "$GCLOUD_VMS/tv-kafka/setup.sh" ] && fail "the Kafka VM was not deleted"
+grep -qx "kafka=10.128.0.4:9092" "$tmp/tv/summary.md" || fail "Kafka VM not used: $(cat "$tmp/tv/summary.md")"
+grep -qx "topology=ssh" "$tmp/tv/summary.md" || fail "not an ssh topology: $(cat "$tmp/tv/summary.md")"
+grep -qx "server=$(whoami)@10.128.0.2" "$tmp/tv/summary.md" || fail "server host: $(cat "$tmp/tv/summary.md")"
+grep -q "rbench_run" "$tmp/tv/summary.md" || fail "not the run's key: $(cat "$tmp/tv/summary.md")"
+[ "$(calls | grep -c "instances delete tv-.* --zone us-central1-a")" -eq 3 ] || fail "not every VM deleted (in its zone)"
+left=$(find "$GCLOUD_VMS" -mindepth 1 -maxdepth 1 -name 'tv-*')
+[ -z "$left" ] || fail "VMs left behind: $left"
+
+# 6. Kafka's setup fails on its VM: the run stops before any load and all three go.
+: >"$GCLOUD_LOG"
+if GCLOUD_FAIL=kafka "$root/results/gcp/run.sh" --topology three-vm --name tk --out "$tmp/tk" >"$tmp/tk.log" 2>&1; then
+  fail "run.sh succeeded although Kafka's setup failed"
+fi
+calls | grep -q "run.sh --on-vm" && fail "the bench ran without Kafka"
+[ "$(calls | grep -c "instances delete tk-")" -eq 3 ] || fail "not every VM deleted after a failure"
+
+# 7. With --kafka-brokers there is no Kafka VM; the checksum the Kafka VM verifies is the
+#    pinned one, checked by sha256sum there.
+: >"$GCLOUD_LOG"
+"$root/results/gcp/run.sh" --topology three-vm --name tb --kafka-brokers 10.9.9.9:9092 --out "$tmp/tb" \
+  >"$tmp/tb.log" 2>&1 || { cat "$tmp/tb.log"; fail "the three-vm run with --kafka-brokers failed"; }
+[ "$(calls | grep -c "instances create")" -eq 2 ] || fail "a Kafka VM although --kafka-brokers was given"
+grep -qx "kafka=10.9.9.9:9092" "$tmp/tb/summary.md" || fail "brokers not passed: $(cat "$tmp/tb/summary.md")"
+# shellcheck source=three-vm.sh source-path=SCRIPTDIR
+. "$root/results/gcp/three-vm.sh"
+kafka_setup | grep -q "echo \"$KAFKA_SHA256  \$tgz\" | sha256sum -c -" || fail "the setup does not verify the release"
+if "$root/results/gcp/run.sh" --topology three-vm --machine-types a,b >/dev/null 2>&1; then
+  fail "--topology three-vm with --machine-types was accepted"
+fi
+
+echo "test-remote: 7 passed, 0 failed"
