@@ -87,8 +87,46 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// Processes in the namespace other than sshd's listener, waiting up to `within` for
+/// them to go.
+fn left_running(sshd: &Sshd, within: Duration) -> Vec<String> {
+    let t0 = Instant::now();
+    loop {
+        let left: Vec<String> = sshd
+            .processes()
+            .into_iter()
+            .filter(|c| !c.contains("[listener]"))
+            .collect();
+        if left.is_empty() || t0.elapsed() > within {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The child half of the kill check: an ssh topology with a server running, then wait to
+/// be killed.
+fn killed_child(host: &str, opts: &str) {
+    let plan = Plan::from_pairs(&[
+        ("BENCH_TOPOLOGY", "ssh"),
+        ("BENCH_SERVER_HOST", host),
+        ("BENCH_SSH_OPTS", opts),
+    ])
+    .expect("plan");
+    let mut topology = Topology::start(&plan).expect("ssh topology");
+    let broker = Broker::embedded("ssh-killed", 1);
+    topology.reach_broker(&broker.addr).expect("port forward");
+    let _server = broker.server(Runtime::Tokio, &[]);
+    println!("ssh-ready");
+    std::thread::sleep(Duration::from_secs(60));
+    panic!("not killed within 60 s");
+}
+
 #[test]
 fn a_server_over_ssh_serves_is_measured_by_the_probe_and_leaves_nothing() {
+    if let (Ok(host), Ok(opts)) = (std::env::var("RB_SSH_HOST"), std::env::var("RB_SSH_OPTS")) {
+        return killed_child(&host, &opts);
+    }
     let sshd = match Sshd::up() {
         Ok(s) => s,
         Err(why) => {
@@ -192,20 +230,47 @@ fn a_server_over_ssh_serves_is_measured_by_the_probe_and_leaves_nothing() {
         !std::path::Path::new(&run_dir).exists(),
         "{run_dir} removed by the probe"
     );
-    let left: Vec<String> = sshd
-        .processes()
-        .into_iter()
-        .filter(|c| !c.contains("[listener]"))
-        .collect();
-    let t0 = Instant::now();
-    let mut left = left;
-    while !left.is_empty() && t0.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(100));
-        left = sshd
-            .processes()
-            .into_iter()
-            .filter(|c| !c.contains("[listener]"))
-            .collect();
-    }
+    let left = left_running(&sshd, Duration::from_secs(5));
     assert!(left.is_empty(), "left running on the host: {left:?}");
+
+    // A run killed outright (SIGKILL: none of its clean-up runs) leaves nothing either:
+    // its ssh sessions end with it, and the probe ends what it started.
+    let var = |k: &str| {
+        sshd.vars
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .expect(k)
+    };
+    let mut child = Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "a_server_over_ssh_serves_is_measured_by_the_probe_and_leaves_nothing",
+            "--nocapture",
+        ])
+        .env("RB_SSH_HOST", var("BENCH_SERVER_HOST"))
+        .env("RB_SSH_OPTS", var("BENCH_SSH_OPTS"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("child");
+    let out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let ready = std::io::BufRead::lines(out)
+        .map_while(Result::ok)
+        .any(|l| l.contains("ssh-ready"));
+    assert!(ready, "the child never started its server over ssh");
+    assert!(
+        sshd.processes().iter().any(|c| c.contains("server-tokio")),
+        "{:?}",
+        sshd.processes()
+    );
+    let child_dir = format!("/tmp/rbench-{}", child.id());
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    let left = left_running(&sshd, 2 * probe::GRACE);
+    assert!(left.is_empty(), "left running after a kill: {left:?}");
+    assert!(
+        !std::path::Path::new(&child_dir).exists(),
+        "{child_dir} left behind"
+    );
 }

@@ -51,6 +51,22 @@ pub fn facts(s: &Summary) -> Vec<(&'static str, String)> {
                 format!("{}{set}", t.kind)
             }),
         ),
+        (
+            // Over ssh the servers ran on another machine: its facts, as its probe saw them.
+            "servers' host",
+            e.topology
+                .as_ref()
+                .and_then(|t| t.server_host.as_ref())
+                .map_or("this machine".into(), |h| {
+                    format!(
+                        "{} ({} cores, kernel {}, io_uring {})",
+                        h.cpu_model,
+                        h.cpus.len(),
+                        h.kernel,
+                        h.io_uring
+                    )
+                }),
+        ),
         ("Kafka", s.setup.kafka.clone()),
         ("profile", s.setup.profile.clone()),
         ("A/A run", s.setup.aa.to_string()),

@@ -241,3 +241,37 @@ fn each_run_s_costs_per_request_side_by_side() {
         "{md}"
     );
 }
+
+#[test]
+fn runs_whose_servers_ran_on_other_hosts_are_marked() {
+    use crate::topology::TopologyRecord;
+    let over_ssh = |cpu: &str| TopologyRecord {
+        kind: "ssh".into(),
+        server_host: Some(probe::Host {
+            cpu_model: cpu.into(),
+            cpus: vec![0, 1],
+            kernel: "6.8".into(),
+            io_uring: "available".into(),
+            ..probe::Host::default()
+        }),
+        ..TopologyRecord::default()
+    };
+    let mut a = with_verdict(&SAME);
+    a.env.topology = Some(over_ssh("Intel Xeon"));
+    let mut b = with_verdict(&SAME);
+    b.env.topology = Some(over_ssh("Intel Xeon"));
+    assert!(differences(&a, &b).is_empty(), "{:?}", differences(&a, &b));
+    b.env.topology = Some(over_ssh("AMD EPYC"));
+    assert_eq!(
+        differences(&a, &b),
+        ["servers' host: Intel Xeon (2 cores, kernel 6.8, io_uring available) vs AMD EPYC (2 cores, kernel 6.8, io_uring available)"]
+    );
+    let local = with_verdict(&SAME);
+    let d = differences(&local, &a);
+    assert!(
+        d.iter().any(|l| l.starts_with("topology: local vs ssh"))
+            && d.iter()
+                .any(|l| l.starts_with("servers' host: this machine vs Intel Xeon")),
+        "{d:?}"
+    );
+}
