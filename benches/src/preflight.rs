@@ -172,6 +172,39 @@ pub fn check(needs: &Needs) -> anyhow::Result<Preflight> {
     Ok(pre)
 }
 
+/// The checks about the servers' machine, when it is another one (ssh topology): their fd
+/// limit, `somaxconn`, io_uring and cores, from its probe; each named `server host ...`.
+pub fn server_host(h: &probe::Host, needs: &Needs) -> Vec<Finding> {
+    let kernel = h
+        .kernel
+        .split(['.', '-'])
+        .filter_map(|p| p.parse().ok())
+        .collect::<Vec<u32>>();
+    let f = Facts {
+        nofile: h.nofile,
+        port_range: None,
+        tcp_tw_reuse: None,
+        somaxconn: h.somaxconn,
+        io_uring: if h.io_uring_available() {
+            Ok(())
+        } else {
+            Err(h.io_uring.clone())
+        },
+        memlock: None,
+        kernel: kernel.first().copied().zip(kernel.get(1).copied()),
+        cores: h.cpus.len(),
+        port_free: None,
+    };
+    decide(&f, needs)
+        .into_iter()
+        .filter(|x| ["open files", "somaxconn", "io_uring", "cores"].contains(&x.check.as_str()))
+        .map(|mut x| {
+            x.check = format!("server host {}", x.check);
+            x
+        })
+        .collect()
+}
+
 /// Raises the fd soft limit towards [`nofile_target`] (children inherit it: the servers
 /// this process starts), then reads the machine and decides.
 pub fn run(needs: &Needs) -> Preflight {
@@ -322,5 +355,32 @@ mod tests {
         );
         let (soft, hard) = loadgen::preflight::rlimit(libc::RLIMIT_NOFILE).expect("rlimit");
         assert!(soft >= loadgen::preflight::nofile_target(100).min(hard));
+    }
+
+    #[test]
+    fn the_server_host_s_own_limits_are_checked_from_its_probe() {
+        let host = probe::Host {
+            cpus: vec![0, 1],
+            kernel: "5.15.0-1042-gcp".into(),
+            io_uring: "unavailable: io_uring_setup failed: Operation not permitted".into(),
+            nofile: Some((256, 256)),
+            somaxconn: Some(128),
+            ..probe::Host::default()
+        };
+        let fs = server_host(&host, &needs());
+        let checks: Vec<&str> = fs.iter().map(|f| f.check.as_str()).collect();
+        assert_eq!(
+            checks,
+            [
+                "server host open files",
+                "server host somaxconn",
+                "server host io_uring",
+                "server host cores"
+            ]
+        );
+        assert_eq!(level(&fs, "server host open files"), Level::Warn);
+        assert_eq!(level(&fs, "server host somaxconn"), Level::Warn);
+        assert_eq!(level(&fs, "server host io_uring"), Level::Warn);
+        assert_eq!(level(&fs, "server host cores"), Level::Ok);
     }
 }

@@ -91,7 +91,17 @@ impl Run {
                 );
             }
         }
-        let pre = preflight::check(&needs)?;
+        let mut pre = preflight::check(&needs)?;
+        if let Some(h) = topology.server_host() {
+            let theirs = preflight::server_host(h.facts(), &needs);
+            for f in &theirs {
+                eprintln!("preflight: {f}");
+            }
+            pre.findings.extend(theirs);
+            if pre.failed() {
+                anyhow::bail!("preflight failed on the server host (see above)");
+            }
+        }
         // Syscall counting needs tracefs: mounted here if it is not (root), else each
         // server's syscall columns say why they are empty.
         let syscalls = if settings.count_syscalls {

@@ -112,6 +112,13 @@ pub struct Host {
     pub io_uring: String,
     /// USER_HZ.
     pub clock_ticks: u64,
+    /// RLIMIT_NOFILE (soft, hard) the servers inherit: the probe raises its soft limit to
+    /// the hard one at start.
+    #[serde(default)]
+    pub nofile: Option<(u64, u64)>,
+    /// `net.core.somaxconn`: caps the servers' listen backlog.
+    #[serde(default)]
+    pub somaxconn: Option<u32>,
 }
 
 impl Host {

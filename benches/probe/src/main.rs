@@ -48,6 +48,7 @@ fn main() {
             }
         }
     }
+    raise_nofile();
     let out = Out(Arc::new(Mutex::new(std::io::stdout())));
     let children: Children = Arc::default();
     let mut next_child = 0u64;
@@ -270,7 +271,36 @@ fn host() -> Host {
         io_uring: io_uring(),
         // SAFETY: sysconf has no preconditions.
         clock_ticks: u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).unwrap_or(100),
+        nofile: nofile(),
+        somaxconn: read("/proc/sys/net/core/somaxconn").trim().parse().ok(),
     }
+}
+
+/// The servers it starts inherit its fd limit: an ssh session's soft limit (often 1024)
+/// would cap their connections, so it goes to the hard limit.
+fn raise_nofile() {
+    if let Some((soft, hard)) = nofile() {
+        if soft < hard {
+            let l = libc::rlimit {
+                rlim_cur: hard,
+                rlim_max: hard,
+            };
+            // SAFETY: setrlimit with a valid struct; failure leaves the limit as it was.
+            unsafe {
+                libc::setrlimit(libc::RLIMIT_NOFILE, &l);
+            }
+        }
+    }
+}
+
+fn nofile() -> Option<(u64, u64)> {
+    let mut l = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills a valid struct.
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) } == 0)
+        .then_some((l.rlim_cur, l.rlim_max))
 }
 
 fn own_cpus() -> Vec<usize> {

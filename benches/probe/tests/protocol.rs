@@ -79,6 +79,12 @@ fn every_request_is_answered_and_bad_input_gets_an_error_line() {
     };
     assert_eq!(host.version, env!("CARGO_PKG_VERSION"));
     assert!(!host.cpus.is_empty() && !host.kernel.is_empty(), "{host:?}");
+    // Its processes inherit the fd limit: raised to the hard one.
+    assert!(
+        host.nofile.is_some_and(|(soft, hard)| soft == hard),
+        "{host:?}"
+    );
+    assert!(host.somaxconn.is_some_and(|m| m > 0), "{host:?}");
     p.send("this is not json");
     assert!(matches!(p.reply(None, &mut others), Reply::Error(e) if e.contains("not a request")));
     p.send(r#"{"id":2,"op":"reboot"}"#);
