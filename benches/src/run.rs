@@ -164,9 +164,15 @@ impl Run {
         env.cpu_layout = layout.label();
         env.topology = Some(topo);
         env.preflight = pre.findings;
-        // On the servers' cores when they are on this host (over ssh: this host's, and the
-        // report says the unit costs are the load generator's host's).
-        let cal = crate::calibrate::run(layout.local_server_cpus().as_deref());
+        // On the servers' cores when they are on this host; over ssh on this one, and the
+        // calibration says the servers' host was not measured.
+        let mut cal = crate::calibrate::run(layout.local_server_cpus().as_deref());
+        if let Some(h) = topology.server_host() {
+            cal.unavailable.push(format!(
+                "the servers' host ({}): these unit costs are the load generator's host's",
+                h.target()
+            ));
+        }
         eprintln!(
             "runtime-bench: calibration ({:.1} s): {}",
             cal.seconds,

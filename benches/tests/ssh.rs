@@ -165,6 +165,24 @@ fn a_server_over_ssh_serves_is_measured_by_the_probe_and_leaves_nothing() {
     let _ = std::fs::remove_file(wrong_key.with_extension("pub"));
 
     let run_dir = format!("/tmp/rbench-{}", std::process::id());
+    // A probe that cannot run there (a wrong architecture, an older glibc: here a binary
+    // that exits at once): refused with the reason, and its directory removed.
+    let Plan::Ssh(settings) = sshd.plan(&[]) else {
+        panic!("an ssh plan")
+    };
+    let broken = bench::transport::SshHost::connect(
+        &settings,
+        &[("probe", std::path::Path::new("/bin/false"))],
+    )
+    .expect_err("a probe that exits at once");
+    assert!(
+        format!("{broken:#}").contains("the probe did not start"),
+        "{broken:#}"
+    );
+    assert!(
+        !std::path::Path::new(&run_dir).exists(),
+        "{run_dir} left by a failed start"
+    );
     {
         let mut topology = Topology::start(&sshd.plan(&[])).expect("ssh topology");
         let record = topology.record(true);

@@ -62,12 +62,13 @@ impl Plan {
 
     /// From the variables (`get` gives a variable's value, `None`: unset).
     pub fn parse(get: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
-        let (topology, delay, rate, kafka_delay) = (
-            get("BENCH_TOPOLOGY"),
-            get("BENCH_NET_DELAY"),
-            get("BENCH_NET_RATE"),
-            get("BENCH_KAFKA_DELAY"),
-        );
+        let [topology, delay, rate, kafka_delay] = [
+            "BENCH_TOPOLOGY",
+            "BENCH_NET_DELAY",
+            "BENCH_NET_RATE",
+            "BENCH_KAFKA_DELAY",
+        ]
+        .map(get);
         let (topology, delay, rate, kafka_delay) = (
             topology.as_deref(),
             delay.as_deref(),

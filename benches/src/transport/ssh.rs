@@ -140,13 +140,18 @@ impl SshHost {
             .context("BENCH_SERVER_HOST: the server host cannot be reached over ssh in batch mode (check the host, the key in BENCH_SSH_OPTS or ~/.ssh/config, and that it accepts it without a prompt)")?;
         let dir = format!("/tmp/rbench-{}", std::process::id());
         for (name, path) in binaries {
-            settings
+            let copied = settings
                 .run(
                     &format!("mkdir -p {dir} && cat > {dir}/{name}.part && chmod +x {dir}/{name}.part && mv {dir}/{name}.part {dir}/{name}"),
                     Some(path),
                     Duration::from_secs(300),
                 )
-                .with_context(|| format!("copying {} to {}", path.display(), settings.target))?;
+                .with_context(|| format!("copying {} to {}", path.display(), settings.target));
+            if copied.is_err() {
+                // No probe yet to remove the directory when its session ends.
+                let _ = settings.run(&format!("rm -rf {dir}"), None, Duration::from_secs(30));
+            }
+            copied?;
         }
         let mut c = settings.command();
         c.arg(format!("{dir}/probe --remove-on-exit {dir}"))
@@ -180,9 +185,22 @@ impl SshHost {
                 format!("ssh: {s}")
             }
         });
-        let facts = match client.call(Op::Hello)? {
-            Answer::Hello(h) => h,
-            other => bail!("the probe answered hello with {other:?}"),
+        let facts = match client.call(Op::Hello) {
+            Ok(Answer::Hello(h)) => h,
+            answer => {
+                // A probe that never ran cannot remove its directory.
+                let _ = session.kill();
+                let _ = session.wait();
+                let _ = settings.run(&format!("rm -rf {dir}"), None, Duration::from_secs(30));
+                bail!(
+                    "the probe did not start on {}: {} (the binaries are built here and copied: that host needs this CPU architecture and a glibc at least as new)",
+                    settings.target,
+                    match answer {
+                        Err(e) => format!("{e:#}"),
+                        Ok(other) => format!("it answered hello with {other:?}"),
+                    }
+                );
+            }
         };
         if facts.version != env!("CARGO_PKG_VERSION") {
             bail!(
