@@ -190,7 +190,10 @@ fn a_server_over_ssh_serves_is_measured_by_the_probe_and_leaves_nothing() {
         let host = record.server_host.clone().expect("the probe's facts");
         assert!(!host.cpus.is_empty() && !host.kernel.is_empty(), "{host:?}");
         assert!(record.link_rtt_us.is_some_and(|us| us > 0.0), "{record:?}");
-        assert!(record.description.contains("same machine"), "{record:?}");
+        assert!(
+            record.description.contains("NOT a separate host"),
+            "{record:?}"
+        );
         let Transport::Ssh(remote) = transport::servers() else {
             panic!("servers go over ssh once the topology is up")
         };

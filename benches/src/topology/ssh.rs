@@ -55,13 +55,8 @@ pub fn record(host: &SshHost, embedded_broker: bool) -> TopologyRecord {
     TopologyRecord {
         kind: "ssh".into(),
         description: format!(
-            "ssh: servers on {}{} ({}, {}, {} cores, kernel {}) listening on {}; load generator on this host; {}",
+            "ssh: servers on {} ({}, {}, {} cores, kernel {}) listening on {}; load generator on this host; {}{}",
             host.target(),
-            if host.same_machine() {
-                " — the same machine as the load generator (same boot id: a namespace or container), so CPU is shared and these are not separate-host figures"
-            } else {
-                ""
-            },
             f.hostname,
             f.cpu_model,
             f.cpus.len(),
@@ -71,6 +66,11 @@ pub fn record(host: &SshHost, embedded_broker: bool) -> TopologyRecord {
                 "the embedded broker here, reached by the servers through an ssh port forward (its traffic costs sshd CPU on the server host)"
             } else {
                 "Kafka at KAFKA_BROKERS"
+            },
+            if host.same_machine() {
+                "; NOT a separate host: it has this machine's boot id (a namespace or container), so CPU is shared"
+            } else {
+                ""
             }
         ),
         link_rtt_us: host.round_trip_us(),
