@@ -54,12 +54,12 @@ impl Run {
         };
         // Before any thread that uses the network: with netns this thread, and every
         // thread it starts from here on, moves into the bench's namespace.
-        if matches!(settings.topology, crate::topology::Plan::Netns(_))
-            && settings.brokers.is_some()
-        {
-            anyhow::bail!("BENCH_TOPOLOGY=netns with KAFKA_BROKERS: not supported yet (the servers' namespace has no route to another host); unset KAFKA_BROKERS to use the embedded broker");
-        }
         let mut topology = Topology::start(&settings.topology)?;
+        // A real cluster: reachable from where the servers and the bench run before any
+        // client (the broker's own checks below included) connects.
+        if let Some(b) = &settings.brokers {
+            topology.reach_cluster(b)?;
+        }
         let layout = match (layout, topology.layout(settings.layout.as_deref())) {
             (Some(l), _) => l,
             (None, Some(l)) => l?,

@@ -244,6 +244,15 @@ impl Topology {
         }
     }
 
+    /// Makes a real cluster (`KAFKA_BROKERS`) reachable where the servers and the bench
+    /// run: through relays at its brokers' addresses under netns; as it is elsewhere.
+    pub fn reach_cluster(&mut self, bootstrap: &str) -> Result<()> {
+        match self {
+            Self::Netns(n) => n.relay_cluster(bootstrap).map(|_| ()),
+            Self::Local | Self::Ssh(_) => Ok(()),
+        }
+    }
+
     /// What the run records; `embedded_broker`: Kafka is this process's mock cluster.
     pub fn record(&self, embedded_broker: bool) -> TopologyRecord {
         match self {

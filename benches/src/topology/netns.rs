@@ -7,8 +7,14 @@
 //!                                            rbench-<pid>-srv  (the servers; the broker
 //!                                            relay listens on its 127.0.0.1)
 //! ```
+//!
+//! With a real cluster (`KAFKA_BROKERS`), reachable from the host's own network, each
+//! address the cluster advertises gets a relay in both namespaces (listening at that
+//! address there, on the namespace's loopback) that connects out from the host's
+//! namespace: clients in either namespace then reach the brokers at the addresses the
+//! metadata names.
 
-use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,6 +36,10 @@ pub struct Netns {
     links: Links,
     link_rtt_us: Option<f64>,
     relays: Vec<relay::Relay>,
+    /// The namespace this process started in (the host's), kept to reach a real cluster.
+    host_ns: std::fs::File,
+    /// A real cluster's broker addresses, relayed into both namespaces.
+    cluster: Vec<SocketAddr>,
 }
 
 /// Names the signal watcher removes if the run is interrupted.
@@ -78,6 +88,9 @@ impl Netns {
             links: links.clone(),
             link_rtt_us: None,
             relays: Vec::new(),
+            host_ns: std::fs::File::open("/proc/thread-self/ns/net")
+                .context("opening this thread's network namespace")?,
+            cluster: Vec::new(),
         };
         let (load, srv) = (Self::load_ns(pid), n.server_ns());
         let (lv, sv) = (format!("rb{pid}l"), format!("rb{pid}s"));
@@ -132,6 +145,51 @@ impl Netns {
         Ok(())
     }
 
+    /// Makes the real cluster at `bootstrap` (reachable from the host's network) reachable
+    /// from both namespaces at every address it advertises: a relay per address and
+    /// namespace, listening there (the address added to the namespace's loopback unless it
+    /// is a loopback one) and connecting out from the host's namespace. The servers' relays
+    /// are delayed by `BENCH_KAFKA_DELAY`. Returns the addresses.
+    pub fn relay_cluster(&mut self, bootstrap: &str) -> Result<Vec<SocketAddr>> {
+        let here = Self::load_ns(self.pid);
+        let addrs = self.in_host(|| cluster_addresses(bootstrap))??;
+        let delay = self.links.kafka_delay.unwrap_or_default();
+        for a in &addrs {
+            for (ns, delay) in [(self.server_ns(), delay), (here.clone(), Duration::ZERO)] {
+                if !a.ip().is_loopback() {
+                    let _ = ip(&[
+                        "-n",
+                        &ns,
+                        "addr",
+                        "add",
+                        &format!("{}/32", a.ip()),
+                        "dev",
+                        "lo",
+                    ]);
+                }
+                let listener = in_namespace(&ns, &here, || TcpListener::bind(a))
+                    .with_context(|| format!("a relay's listener on {a} in {ns}"))?;
+                // Started from the host's namespace: the relay's thread connects out from it.
+                let relay = self.in_host(|| relay::Relay::start(listener, *a, delay))??;
+                self.relays.push(relay);
+            }
+        }
+        self.cluster = addrs.clone();
+        Ok(addrs)
+    }
+
+    /// Runs `f` with this thread in the host's namespace, then back in the bench's: sockets
+    /// and threads it makes belong to the host's network.
+    fn in_host<T>(&self, f: impl FnOnce() -> T) -> Result<T> {
+        // SAFETY: a valid namespace fd; setns affects this thread only.
+        if unsafe { libc::setns(self.host_ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            bail!("setns(host): {}", std::io::Error::last_os_error());
+        }
+        let r = f();
+        enter(&Self::load_ns(self.pid))?;
+        Ok(r)
+    }
+
     /// The median of 200 round trips of 100 B from here to a listener at the servers'
     /// address, µs.
     fn measure_rtt(&self) -> Result<f64> {
@@ -157,11 +215,18 @@ impl Netns {
         TopologyRecord {
             kind: "netns".into(),
             description: format!(
-                "netns: servers in {} ({SERVER_IP}), load generator and embedded broker in {} ({LOAD_IP}), one veth pair (MTU 1500, loopback's is 65536){}{}; the servers reach the broker through a relay in the bench{}; CPU shared as in the local layout",
+                "netns: servers in {} ({SERVER_IP}), load generator{} in {} ({LOAD_IP}), one veth pair (MTU 1500, loopback's is 65536){}{}; {}{}; CPU shared as in the local layout",
                 self.server_ns(),
+                if self.cluster.is_empty() { " and embedded broker" } else { "" },
                 Self::load_ns(self.pid),
                 l.delay.map_or(String::new(), |d| format!(", netem delay {d:?} each way")),
                 l.rate.as_ref().map_or(String::new(), |r| format!(", tbf rate {r}")),
+                if self.cluster.is_empty() {
+                    "the servers reach the broker through a relay in the bench".to_string()
+                } else {
+                    let a: Vec<String> = self.cluster.iter().map(ToString::to_string).collect();
+                    format!("Kafka at KAFKA_BROKERS, on the host's network, reached from both namespaces through relays in the bench at its brokers' addresses ({})", a.join(", "))
+                },
                 l.kafka_delay.map_or(String::new(), |d| format!(" delaying {d:?} each way")),
             ),
             link_rtt_us: self.link_rtt_us,
@@ -209,6 +274,42 @@ pub fn leftovers() -> Result<Vec<String>> {
         })
         .map(String::from)
         .collect())
+}
+
+/// The cluster's bootstrap addresses and every broker its metadata names, resolved.
+fn cluster_addresses(bootstrap: &str) -> Result<Vec<SocketAddr>> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let c: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .context("a metadata client for KAFKA_BROKERS")?;
+    let md = c
+        .fetch_metadata(None, Duration::from_secs(10))
+        .with_context(|| format!("KAFKA_BROKERS={bootstrap}: no metadata from the cluster"))?;
+    let mut names: Vec<(String, u16)> = bootstrap
+        .split(',')
+        .filter_map(|b| {
+            let (h, p) = b.trim().rsplit_once(':')?;
+            Some((h.to_string(), p.parse().ok()?))
+        })
+        .collect();
+    names.extend(
+        md.brokers()
+            .iter()
+            .filter_map(|b| Some((b.host().to_string(), u16::try_from(b.port()).ok()?))),
+    );
+    let mut addrs = Vec::new();
+    for (h, p) in names {
+        let a = (h.as_str(), p)
+            .to_socket_addrs()
+            .with_context(|| format!("resolving the broker {h}:{p}"))?
+            .find(SocketAddr::is_ipv4)
+            .with_context(|| format!("the broker {h}:{p} has no IPv4 address"))?;
+        if !addrs.contains(&a) {
+            addrs.push(a);
+        }
+    }
+    Ok(addrs)
 }
 
 /// Rate limit and delay on one end of the link (each end shapes what it sends).
