@@ -28,8 +28,8 @@ struct Routes {
     /// Per process: where its lines go, the receiving end until someone takes it, and its
     /// end once reported.
     children: HashMap<u64, Child>,
-    /// Why the session ended, once it has.
-    ended: Option<String>,
+    /// The session has ended (its stdout closed).
+    ended: bool,
 }
 
 #[derive(Debug)]
@@ -53,12 +53,22 @@ impl Routes {
 }
 
 /// One probe session (its stdin and stdout; the process carrying it is the caller's).
-#[derive(Debug)]
 pub struct Client {
     /// `None` once closed.
     stdin: Mutex<Option<ChildStdin>>,
     routes: Arc<Mutex<Routes>>,
     next_id: AtomicU64,
+    /// What ended the session (ssh's last words), asked when an error is reported: ssh's
+    /// stderr may arrive after its stdout closed.
+    why_ended: Box<dyn Fn() -> String + Send + Sync>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("routes", &self.routes)
+            .finish()
+    }
 }
 
 impl Client {
@@ -66,7 +76,7 @@ impl Client {
     pub fn new(
         stdin: ChildStdin,
         stdout: ChildStdout,
-        why_ended: impl Fn() -> String + Send + 'static,
+        why_ended: impl Fn() -> String + Send + Sync + 'static,
     ) -> Self {
         let routes = Arc::new(Mutex::new(Routes::default()));
         let r = routes.clone();
@@ -103,7 +113,7 @@ impl Client {
                 }
             }
             if let Ok(mut routes) = r.lock() {
-                routes.ended = Some(why_ended());
+                routes.ended = true;
                 routes.replies.clear();
                 for c in routes.children.values_mut() {
                     c.tx = None;
@@ -114,6 +124,7 @@ impl Client {
             stdin: Mutex::new(Some(stdin)),
             routes,
             next_id: AtomicU64::new(1),
+            why_ended: Box::new(why_ended),
         }
     }
 
@@ -126,8 +137,8 @@ impl Client {
                 .routes
                 .lock()
                 .map_err(|_| anyhow!("probe routes poisoned"))?;
-            if let Some(why) = &routes.ended {
-                bail!("the probe's session has ended: {why}");
+            if routes.ended {
+                bail!("the probe's session has ended: {}", self.why_ended());
             }
             routes.replies.insert(id, tx);
         }
@@ -157,11 +168,9 @@ impl Client {
     }
 
     fn why_ended(&self) -> String {
-        self.routes
-            .lock()
-            .ok()
-            .and_then(|r| r.ended.clone())
-            .unwrap_or_else(|| "(still open)".into())
+        // ssh prints its reason and exits; give its stderr a moment to be read.
+        std::thread::sleep(Duration::from_millis(100));
+        (self.why_ended)()
     }
 
     /// Ends the session's input: the probe then ends what it started and exits.
@@ -186,9 +195,13 @@ impl Client {
         if let Some(st) = routes.child(child).exit {
             return Ok(Some(st));
         }
-        match &routes.ended {
-            Some(why) => bail!("the probe's session ended while the process ran: {why}"),
-            None => Ok(None),
+        if routes.ended {
+            drop(routes);
+            bail!(
+                "the probe's session ended while the process ran: {}",
+                self.why_ended()
+            );
         }
+        Ok(None)
     }
 }
