@@ -34,6 +34,7 @@ case "$cmd" in
   up)
     [ "$(id -u)" -eq 0 ] || { echo "$0: needs root (namespaces)" >&2; exit 1; }
     [ -x /usr/sbin/sshd ] || { echo "$0: /usr/sbin/sshd missing: run scripts/setup.sh (openssh-server)" >&2; exit 1; }
+    command -v ip >/dev/null 2>&1 || { echo "$0: ip missing: run scripts/setup.sh (iproute2)" >&2; exit 1; }
     down
     if ip -br addr | grep -q ' 10\.214\.0\.1/'; then
       echo "$0: 10.214.0.1 is already in use ($(ip -br addr | grep ' 10\.214\.0\.1/' | cut -d' ' -f1)): another sshd-netns host is up; end it with: $0 down <its NAME> <its DIR>" >&2

@@ -33,12 +33,8 @@ pub struct CpuTicks {
     pub steal: u64,
 }
 
-/// Every core's counters now, by core number; `None` if `/proc/stat` is unreadable.
-pub fn per_cpu() -> Option<HashMap<usize, CpuTicks>> {
-    per_cpu_on(&Transport::Local)
-}
-
-/// [`per_cpu`] on `host` (the servers' host, possibly over ssh).
+/// Every core's counters now on `host` (this one, or the servers' over ssh), by core
+/// number; `None` if its `/proc/stat` is unreadable.
 pub fn per_cpu_on(host: &Transport) -> Option<HashMap<usize, CpuTicks>> {
     host.read_one("/proc/stat").map(|t| parse_per_cpu(&t))
 }
@@ -88,7 +84,7 @@ pub struct CoreSplit {
 }
 
 impl CoreSplit {
-    /// `cores` between two readings of [`per_cpu`]; `None` if a core is missing or no tick
+    /// `cores` between two readings of [`parse_per_cpu`]; `None` if a core is missing or no tick
     /// passed.
     pub fn between(
         before: &HashMap<usize, CpuTicks>,

@@ -138,13 +138,8 @@ pub struct HostCpu {
 }
 
 impl HostCpu {
-    pub fn now() -> Option<Self> {
-        Self::on(&Transport::Local)
-    }
-
-    /// `host`'s (the servers' host, possibly over ssh).
-    pub fn on(host: &Transport) -> Option<Self> {
-        let text = host.read_one("/proc/stat")?;
+    /// From the text of a host's `/proc/stat`.
+    pub fn from_stat(text: &str) -> Option<Self> {
         Self::parse(text.lines().next()?)
     }
 

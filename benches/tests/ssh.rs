@@ -18,7 +18,7 @@ use bench::runtime::Runtime;
 use bench::topology::{Plan, Topology};
 use bench::transport::{self, Transport};
 use bench::{cores, usage};
-use support::{body, get, post, Broker, Client};
+use support::{post_when_ready, Broker};
 
 fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/sshd-netns.sh")
@@ -217,16 +217,7 @@ fn a_server_over_ssh_serves_is_measured_by_the_probe_and_leaves_nothing() {
             sshd.processes()
         );
         let before = usage::process_on(transport::servers(), pid).expect("usage over ssh");
-        let mut c = Client::connect(server.addr);
-        let ready = Instant::now();
-        while c.request(&get("/healthz")).status != 200 {
-            assert!(ready.elapsed() < Duration::from_secs(20), "never ready");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        for i in 0..200 {
-            assert_eq!(c.request(&post(&body(i, 100))).status, 202);
-        }
-        drop(c);
+        post_when_ready(server.addr, 200);
         let after = usage::process_on(transport::servers(), pid).expect("usage over ssh");
         assert!(
             after.ctx_voluntary + after.ctx_involuntary

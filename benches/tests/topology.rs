@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use bench::runtime::Runtime;
 use bench::topology::{Plan, Topology};
-use support::{body, get, post, Broker, Client};
+use support::{post_when_ready, Broker};
 
 fn ours(pid: u32) -> Vec<String> {
     let out = Command::new("ip")
@@ -104,16 +104,7 @@ fn a_server_in_its_namespace_serves_across_the_link_and_the_namespaces_go() {
             "10.213.0.2",
             "the server listens on its end of the link"
         );
-        let mut c = Client::connect(server.addr);
-        let ready = Instant::now();
-        while c.request(&get("/healthz")).status != 200 {
-            assert!(ready.elapsed() < Duration::from_secs(20), "never ready");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        for i in 0..20 {
-            assert_eq!(c.request(&post(&body(i, 100))).status, 202);
-        }
-        drop(c);
+        post_when_ready(server.addr, 20);
         let exit = server.stop(Duration::from_secs(20)).expect("exit");
         assert!(exit.success(), "{exit}");
         assert_eq!(broker.values().len(), 20, "every record crossed the relay");

@@ -278,13 +278,29 @@ impl Subject {
         // The servers' host (this one, or another over ssh) and this one.
         let host = transport::servers();
         let local = Transport::Local;
+        // One read of /proc/stat per host: the servers' host's steal and cores, this
+        // host's cores (the same text when the servers run here).
+        let stats = || {
+            let there = host.read_one("/proc/stat");
+            let here = if host.is_local() {
+                there.clone()
+            } else {
+                local.read_one("/proc/stat")
+            };
+            (
+                there.as_deref().and_then(HostCpu::from_stat),
+                (
+                    there.as_deref().map(cores::parse_per_cpu),
+                    here.as_deref().map(cores::parse_per_cpu),
+                ),
+            )
+        };
         let tasks0 = scrape::tasks(self.server.addr);
-        let (server0, me0, host0, sys0, cores0, threads0) = (
+        let ((host0, cores0), server0, me0, sys0, threads0) = (
+            stats(),
             usage::process_on(host, pid),
             usage::process(me),
-            HostCpu::on(host),
             count(&self.syscalls),
-            (cores::per_cpu_on(host), cores::per_cpu()),
             cores::own_threads(),
         );
         let sets = self.core_sets.clone();
@@ -304,14 +320,10 @@ impl Subject {
         let wall = t0.elapsed().as_secs_f64();
         let idle1 = (idle(true), idle(false));
         let server_threads1 = cores::threads_on(host, &pid_text);
-        let (cores1, threads1) = (
-            (cores::per_cpu_on(host), cores::per_cpu()),
-            cores::own_threads(),
-        );
-        let (server1, me1, host1, sys1) = (
+        let ((host1, cores1), threads1) = (stats(), cores::own_threads());
+        let (server1, me1, sys1) = (
             usage::process_on(host, pid),
             usage::process(me),
-            HostCpu::on(host),
             count(&self.syscalls),
         );
         let tasks1 = scrape::tasks(self.server.addr);

@@ -274,6 +274,20 @@ pub fn body(seed: u64, len: usize) -> Vec<u8> {
     v
 }
 
+/// Waits (at most 20 s) until the server at `addr` answers `/healthz` with 200, then posts
+/// `n` bodies of 100 B on one connection, each answered 202 (`--ack enqueued`).
+pub fn post_when_ready(addr: SocketAddr, n: u64) {
+    let mut c = Client::connect(addr);
+    let ready = Instant::now();
+    while c.request(&get("/healthz")).status != 200 {
+        assert!(ready.elapsed() < Duration::from_secs(20), "never ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for i in 0..n {
+        assert_eq!(c.request(&post(&body(i, 100))).status, 202);
+    }
+}
+
 /// A counter value from `/metrics`.
 pub fn metric(addr: SocketAddr, name: &str) -> u64 {
     let r = Client::connect(addr).request(&get("/metrics"));
