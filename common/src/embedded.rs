@@ -29,6 +29,7 @@ const BROKER_ID: i32 = 1;
 impl EmbeddedKafka {
     /// Starts one broker on a loopback port and creates `topic` with `partitions` partitions.
     pub fn start(topic: &str, partitions: i32) -> Result<Self, KafkaError> {
+        report_mock_failures();
         let cluster = MockCluster::new(1)?;
         cluster.create_topic(topic, partitions, 1)?;
         let bootstrap = cluster.bootstrap_servers();
@@ -53,5 +54,30 @@ impl EmbeddedKafka {
     /// Brings the broker back after [`EmbeddedKafka::broker_down`].
     pub fn broker_up(&self) -> Result<(), KafkaError> {
         self.cluster.broker_up(BROKER_ID)
+    }
+}
+
+/// Prints the mock cluster's own errors to stderr. librdkafka logs why a mock broker failed
+/// (e.g. "Failed to bind mock broker socket ...: Address already in use") just before it
+/// aborts the process on an assertion; rdkafka forwards that line to the `log` crate, which
+/// drops it unless a logger is installed. Installs a logger that prints only those lines
+/// (facility `MOCK`, error or worse), once per process, unless the process has its own.
+fn report_mock_failures() {
+    struct MockErrors;
+    impl log::Log for MockErrors {
+        fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+            m.level() <= log::Level::Error && m.target() == "librdkafka"
+        }
+        fn log(&self, r: &log::Record<'_>) {
+            let line = r.args().to_string();
+            if self.enabled(r.metadata()) && line.starts_with("librdkafka: MOCK") {
+                eprintln!("embedded broker: {line}");
+            }
+        }
+        fn flush(&self) {}
+    }
+    static LOGGER: MockErrors = MockErrors;
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(log::LevelFilter::Error);
     }
 }
