@@ -114,11 +114,14 @@ impl Layout {
         }
     }
 
-    /// The servers' cores when they are on this host (calibration, profiles).
-    pub fn local_server_cpus(&self) -> Option<Vec<usize>> {
+    /// Where the calibration thread is pinned: the servers' cores when they are on this host;
+    /// over ssh this host's first core, so the unit costs (a loopback round trip, a wake-up on
+    /// another core) are measured pinned, as in a split run. Unpinned in a shared run.
+    pub fn calibration_cpus(&self) -> Option<Vec<usize>> {
         match self {
-            Self::Hosts { .. } => None,
-            _ => self.server_cpus(),
+            Self::Shared { .. } => None,
+            Self::Split { server, .. } => Some(server.clone()),
+            Self::Hosts { bench, .. } => bench.first().map(|&c| vec![c]),
         }
     }
 
@@ -208,6 +211,22 @@ mod tests {
         assert_eq!(
             (s.server_threads(), s.loadgen_threads(), s.server_cpus()),
             (2, 1, None)
+        );
+    }
+
+    #[test]
+    fn calibration_is_pinned_unless_shared() {
+        let split = Layout::split(vec![0, 1, 2, 3]).expect("split");
+        assert_eq!(split.calibration_cpus(), Some(vec![2, 3]));
+        let hosts = Layout::Hosts {
+            server: vec![0, 1],
+            bench: vec![4, 5],
+            server_host: "s".into(),
+        };
+        assert_eq!(hosts.calibration_cpus(), Some(vec![4]));
+        assert_eq!(
+            Layout::Shared { cores: vec![0, 1] }.calibration_cpus(),
+            None
         );
     }
 

@@ -164,9 +164,9 @@ impl Run {
         env.cpu_layout = layout.label();
         env.topology = Some(topo);
         env.preflight = pre.findings;
-        // On the servers' cores when they are on this host; over ssh on this one, and the
-        // calibration says the servers' host was not measured.
-        let mut cal = crate::calibrate::run(layout.local_server_cpus().as_deref());
+        // On the servers' cores when they are on this host; over ssh on this host's first
+        // core, and the calibration says the servers' host was not measured.
+        let mut cal = crate::calibrate::run(layout.calibration_cpus().as_deref());
         if let Some(h) = topology.server_host() {
             cal.unavailable.push(format!(
                 "the servers' host ({}): these unit costs are the load generator's host's",
