@@ -55,32 +55,6 @@ pub fn proc(path: &str) -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
-/// Mounts tracefs at its usual place if it is not mounted (root only), so syscalls can be
-/// counted with tracepoints; the folder with `events/`, or why there is none.
-pub fn mount_tracefs() -> Result<std::path::PathBuf, String> {
-    if let Ok(p) = crate::syscalls::tracefs() {
-        return Ok(p);
-    }
-    let target = crate::syscalls::TRACEFS[0];
-    // SAFETY: mount(2) with NUL-terminated strings that outlive the call and no data.
-    let rc = unsafe {
-        libc::mount(
-            c"nodev".as_ptr(),
-            c"/sys/kernel/tracing".as_ptr(),
-            c"tracefs".as_ptr(),
-            0,
-            std::ptr::null(),
-        )
-    };
-    if rc != 0 {
-        let e = std::io::Error::last_os_error();
-        return Err(format!(
-            "tracefs is not mounted and mounting it at {target} failed: {e}"
-        ));
-    }
-    crate::syscalls::tracefs()
-}
-
 /// Tries io_uring_setup(2) for a 1-entry ring: kernels, seccomp profiles and sysctls
 /// (kernel.io_uring_disabled) can each forbid it.
 pub fn io_uring_available() -> Result<(), String> {

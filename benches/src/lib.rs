@@ -38,7 +38,6 @@ pub mod sampling;
 pub mod server;
 pub mod settings;
 pub mod suite;
-pub mod syscalls;
 pub mod topology;
 pub mod transport;
 pub mod usage;

@@ -103,9 +103,12 @@ impl Run {
             }
         }
         // Syscall counting needs tracefs: mounted here if it is not (root), else each
-        // server's syscall columns say why they are empty.
-        let syscalls = if settings.count_syscalls {
-            match crate::host::mount_tracefs() {
+        // server's syscall columns say why they are empty. Over ssh the probe counts on
+        // the servers' host and mounts it there.
+        let syscalls = if let (true, Some(h)) = (settings.count_syscalls, topology.server_host()) {
+            format!("counted on {} by the probe, with tracepoints", h.target())
+        } else if settings.count_syscalls {
+            match probe::syscalls::mount_tracefs() {
                 Ok(p) => format!("counted with tracepoints ({})", p.display()),
                 Err(why) => format!("not available: {why}"),
             }

@@ -217,7 +217,20 @@ fn a_server_over_ssh_serves_is_measured_by_the_probe_and_leaves_nothing() {
             sshd.processes()
         );
         let before = usage::process_on(transport::servers(), pid).expect("usage over ssh");
+        // Its syscalls, counted there by the probe (root on the host: tracefs is there).
+        let syscalls = transport::servers()
+            .count_syscalls(server.process())
+            .expect("syscalls counted over ssh");
+        let calls0 = syscalls.read().expect("counts");
         post_when_ready(server.addr, 200);
+        let calls = syscalls.read().expect("counts");
+        assert_eq!(calls.len(), probe::syscalls::EVENTS.len());
+        // Each request is read and answered with at least one syscall each way.
+        assert!(
+            calls[0] >= calls0[0] + 400,
+            "syscalls over 200 requests: {calls0:?} -> {calls:?}"
+        );
+        drop(syscalls);
         let after = usage::process_on(transport::servers(), pid).expect("usage over ssh");
         assert!(
             after.ctx_voluntary + after.ctx_involuntary

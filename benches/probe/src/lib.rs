@@ -6,6 +6,13 @@
 //! processes it started, their output ([`Line::Output`]) and their end ([`Line::Exit`]) as
 //! they happen. The probe exits when its stdin ends (the ssh session is over): it sends
 //! its processes SIGTERM, SIGKILL after [`GRACE`], and removes its directory if asked.
+//!
+//! The crate also holds the kernel counters both ends run: [`perf`] (`perf_event_open`)
+//! and [`syscalls`] (a process's syscalls by tracepoint), so the probe counts a server's
+//! syscalls on its own host exactly as the harness counts a local one.
+
+pub mod perf;
+pub mod syscalls;
 
 use std::time::Duration;
 
@@ -51,6 +58,14 @@ pub enum Op {
     },
     /// Sends `signal` to a process this probe started.
     Signal { child: u64, signal: i32 },
+    /// Starts counting the syscalls of a process this probe started (every thread, and
+    /// those it starts later), by tracepoint ([`syscalls::EVENTS`] names them); mounts
+    /// tracefs first if it is not mounted and the probe may. Answers a counter number.
+    CountSyscalls { child: u64, events: Vec<String> },
+    /// A counter's counts so far, one per event.
+    ReadCounter { counter: u64 },
+    /// Stops a counter.
+    DropCounter { counter: u64 },
 }
 
 /// The answer to a request.
@@ -61,6 +76,8 @@ pub enum Answer {
     Texts(Vec<Option<String>>),
     Names(Option<Vec<String>>),
     Spawned { child: u64, pid: u32 },
+    Counter { counter: u64 },
+    Counts(Vec<u64>),
     Done,
 }
 

@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use probe::syscalls::{self, Counter};
 use probe::{readable, Answer, Host, Line, Op, Reply, Request, Stream, GRACE};
 
 /// Writes whole lines, one writer at a time.
@@ -32,6 +33,16 @@ impl Out {
 /// The processes this probe started and has not yet reaped: child number → pid.
 type Children = Arc<Mutex<HashMap<u64, u32>>>;
 
+/// What a session has made: processes, and syscall counters on them.
+#[derive(Debug)]
+struct State {
+    out: Out,
+    children: Children,
+    next_child: u64,
+    counters: HashMap<u64, Counter>,
+    next_counter: u64,
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let mut remove_on_exit = None;
@@ -49,76 +60,106 @@ fn main() {
         }
     }
     raise_nofile();
-    let out = Out(Arc::new(Mutex::new(std::io::stdout())));
-    let children: Children = Arc::default();
-    let mut next_child = 0u64;
+    let mut state = State {
+        out: Out(Arc::new(Mutex::new(std::io::stdout()))),
+        children: Arc::default(),
+        next_child: 0,
+        counters: HashMap::new(),
+        next_counter: 0,
+    };
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
         if line.trim().is_empty() {
             continue;
         }
         let (id, result) = match serde_json::from_str::<Request>(&line) {
-            Ok(req) => (
-                Some(req.id),
-                serve(req.op, &out, &children, &mut next_child),
-            ),
+            Ok(req) => (Some(req.id), state.serve(req.op)),
             Err(e) => (None, Reply::Error(format!("not a request: {e}"))),
         };
-        out.send(&Line::Reply { id, result });
+        state.out.send(&Line::Reply { id, result });
     }
-    end(&children);
+    state.counters.clear();
+    end(&state.children);
     if let Some(dir) = remove_on_exit {
         let _ = std::fs::remove_dir_all(dir);
     }
 }
 
-fn serve(op: Op, out: &Out, children: &Children, next_child: &mut u64) -> Reply {
-    match op {
-        Op::Hello => Reply::Ok(Answer::Hello(host())),
-        Op::Read { paths } => Reply::Ok(Answer::Texts(
-            paths
-                .iter()
-                .map(|p| {
-                    readable(p)
-                        .then(|| std::fs::read_to_string(p).ok())
-                        .flatten()
-                })
-                .collect(),
-        )),
-        Op::List { path } if !readable(&path) => {
-            Reply::Error(format!("{path}: not readable (only {:?})", probe::READABLE))
-        }
-        Op::List { path } => Reply::Ok(Answer::Names(std::fs::read_dir(&path).ok().map(|d| {
-            d.filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().into_owned()))
-                .collect()
-        }))),
-        Op::Spawn {
-            argv,
-            cpus,
-            env_remove,
-        } => {
-            *next_child += 1;
-            match spawn(*next_child, &argv, cpus, &env_remove, out, children) {
-                Ok(pid) => Reply::Ok(Answer::Spawned {
-                    child: *next_child,
-                    pid,
-                }),
-                Err(e) => Reply::Error(format!("starting {argv:?}: {e}")),
+impl State {
+    /// The running process `child`'s pid.
+    fn pid(&self, child: u64) -> Option<u32> {
+        self.children.lock().ok()?.get(&child).copied()
+    }
+
+    fn serve(&mut self, op: Op) -> Reply {
+        match op {
+            Op::Hello => Reply::Ok(Answer::Hello(host())),
+            Op::Read { paths } => Reply::Ok(Answer::Texts(
+                paths
+                    .iter()
+                    .map(|p| {
+                        readable(p)
+                            .then(|| std::fs::read_to_string(p).ok())
+                            .flatten()
+                    })
+                    .collect(),
+            )),
+            Op::List { path } if !readable(&path) => {
+                Reply::Error(format!("{path}: not readable (only {:?})", probe::READABLE))
             }
-        }
-        Op::Signal { child, signal } => {
-            let pid = children.lock().ok().and_then(|c| c.get(&child).copied());
-            match pid {
-                // SAFETY: kill(2) on a child this probe started and has not reaped.
-                Some(pid) if unsafe { libc::kill(pid as libc::pid_t, signal) } == 0 => {
-                    Reply::Ok(Answer::Done)
+            Op::List { path } => Reply::Ok(Answer::Names(std::fs::read_dir(&path).ok().map(|d| {
+                d.filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().into_owned()))
+                    .collect()
+            }))),
+            Op::Spawn {
+                argv,
+                cpus,
+                env_remove,
+            } => {
+                self.next_child += 1;
+                let child = self.next_child;
+                match spawn(child, &argv, cpus, &env_remove, &self.out, &self.children) {
+                    Ok(pid) => Reply::Ok(Answer::Spawned { child, pid }),
+                    Err(e) => Reply::Error(format!("starting {argv:?}: {e}")),
                 }
-                Some(_) => Reply::Error(format!(
-                    "signal {signal} to child {child}: {}",
-                    std::io::Error::last_os_error()
-                )),
-                None => Reply::Error(format!("no running child {child}")),
             }
+            Op::Signal { child, signal } => {
+                match self.pid(child) {
+                    // SAFETY: kill(2) on a child this probe started and has not reaped.
+                    Some(pid) if unsafe { libc::kill(pid as libc::pid_t, signal) } == 0 => {
+                        Reply::Ok(Answer::Done)
+                    }
+                    Some(_) => Reply::Error(format!(
+                        "signal {signal} to child {child}: {}",
+                        std::io::Error::last_os_error()
+                    )),
+                    None => Reply::Error(format!("no running child {child}")),
+                }
+            }
+            Op::CountSyscalls { child, events } => {
+                let Some(pid) = self.pid(child) else {
+                    return Reply::Error(format!("no running child {child}"));
+                };
+                let events: Vec<&str> = events.iter().map(String::as_str).collect();
+                match syscalls::mount_tracefs().and_then(|t| Counter::attach(pid, &t, &events)) {
+                    Ok(c) => {
+                        self.next_counter += 1;
+                        self.counters.insert(self.next_counter, c);
+                        Reply::Ok(Answer::Counter {
+                            counter: self.next_counter,
+                        })
+                    }
+                    Err(why) => Reply::Error(why),
+                }
+            }
+            Op::ReadCounter { counter } => match self.counters.get(&counter) {
+                Some(c) => Reply::Ok(Answer::Counts(c.read())),
+                None => Reply::Error(format!("no counter {counter}")),
+            },
+            Op::DropCounter { counter } => match self.counters.remove(&counter) {
+                Some(_) => Reply::Ok(Answer::Done),
+                None => Reply::Error(format!("no counter {counter}")),
+            },
         }
     }
 }

@@ -8,36 +8,11 @@
 //! profile.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use probe::perf::{open_event, Attr, IOC_DISABLE, IOC_ENABLE};
 use std::sync::atomic::{fence, Ordering};
 use std::time::{Duration, Instant};
-
-/// `struct perf_event_attr` up to `PERF_ATTR_SIZE_VER5` (112 bytes): the fields this
-/// crate sets (here, and the syscall counters in `crate::syscalls`), the rest zero.
-#[repr(C)]
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct Attr {
-    pub kind: u32,
-    pub size: u32,
-    pub config: u64,
-    pub sample_period: u64,
-    pub sample_type: u64,
-    pub read_format: u64,
-    /// Bit 0 `disabled`, bit 1 `inherit`, bit 6 `exclude_hv`, ...
-    pub flags: u64,
-    pub wakeup_events: u32,
-    pub bp_type: u32,
-    pub config1: u64,
-    pub config2: u64,
-    pub branch_sample_type: u64,
-    pub sample_regs_user: u64,
-    pub sample_stack_user: u32,
-    pub clockid: i32,
-    pub sample_regs_intr: u64,
-    pub aux_watermark: u32,
-    pub sample_max_stack: u16,
-    pub reserved: u16,
-}
 
 const PERF_TYPE_SOFTWARE: u32 = 1;
 const PERF_COUNT_SW_CPU_CLOCK: u64 = 0;
@@ -45,10 +20,6 @@ const SAMPLE_TID: u64 = 1 << 1;
 const SAMPLE_CALLCHAIN: u64 = 1 << 5;
 /// `disabled` (bit 0) until enabled by ioctl; `exclude_hv` (bit 6).
 const FLAGS: u64 = 1 | (1 << 6);
-pub(crate) const IOC_ENABLE: libc::c_ulong = 0x2400;
-const IOC_DISABLE: libc::c_ulong = 0x2401;
-pub(crate) const IOC_RESET: libc::c_ulong = 0x2403;
-const FLAG_FD_CLOEXEC: libc::c_ulong = 8;
 const RECORD_LOST: u32 = 2;
 const RECORD_SAMPLE: u32 = 9;
 /// Call-chain entries at or above this are context markers, not addresses.
@@ -92,32 +63,6 @@ impl Drop for Ring {
         // SAFETY: `base`/`len` are the mapping made in `Ring::open`, unmapped once here.
         unsafe { libc::munmap(self.base.cast(), self.len) };
     }
-}
-
-/// `perf_event_open(attr, pid, cpu, no group, CLOEXEC)`: pid -1 with a cpu is every task
-/// on that cpu; a pid (a thread id) with cpu -1 is that thread wherever it runs.
-pub(crate) fn open_event(attr: &Attr, pid: i32, cpu: i32) -> io::Result<OwnedFd> {
-    let attr = Attr {
-        size: std::mem::size_of::<Attr>() as u32,
-        ..*attr
-    };
-    // SAFETY: perf_event_open reads `attr.size` bytes of a live Attr; the fd it returns
-    // is owned by the OwnedFd below.
-    let raw = unsafe {
-        libc::syscall(
-            libc::SYS_perf_event_open,
-            &attr as *const Attr,
-            pid,
-            cpu,
-            -1 as libc::c_int,
-            FLAG_FD_CLOEXEC,
-        )
-    };
-    if raw < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a fresh fd that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(raw as i32) })
 }
 
 impl Ring {
@@ -329,10 +274,5 @@ mod tests {
         assert_eq!(s.user, [0x5555_0000_1000, 0x5555_0000_2000]);
         // A body cut short is no sample, not a panic.
         assert_eq!(parse_sample(&body[..body.len() - 4]), None);
-    }
-
-    #[test]
-    fn the_attr_is_the_size_the_kernel_expects() {
-        assert_eq!(std::mem::size_of::<Attr>(), 112, "PERF_ATTR_SIZE_VER5");
     }
 }

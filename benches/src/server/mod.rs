@@ -193,6 +193,11 @@ impl ServerProcess {
         self.proc.pid()
     }
 
+    /// The process, on whichever host (to count its syscalls there).
+    pub fn process(&self) -> &Proc {
+        &self.proc
+    }
+
     /// What the server wrote to stderr so far.
     pub fn stderr(&self) -> String {
         self.stderr.lock().map(|s| s.clone()).unwrap_or_default()

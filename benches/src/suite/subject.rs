@@ -14,7 +14,6 @@ use crate::results::{Exit, RoundSample, Tally};
 use crate::runtime::Runtime;
 use crate::server::{ServerConfig, ServerProcess};
 use crate::settings::Settings;
-use crate::syscalls;
 use crate::transport::{self, Transport};
 use crate::usage::{self, HostCpu};
 use crate::workload::Spec;
@@ -51,7 +50,7 @@ pub(super) struct Subject {
     pub(super) failed_samples: u64,
     /// The server's syscalls, counted per thread by tracepoints while attached (mechanism
     /// rounds only), or why they cannot be.
-    syscalls: Option<Result<syscalls::Counter, String>>,
+    syscalls: Option<Result<transport::SyscallCounter, String>>,
     /// Cores the server was given and cores the bench process may use (CPU shares).
     server_cores: usize,
     bench_cores: usize,
@@ -137,13 +136,9 @@ impl Subject {
     /// puts every thread of the system on the kernel's slow syscall path, so verdict
     /// rounds run with none attached.
     pub(super) fn count_syscalls(&mut self, on: bool) {
-        self.syscalls = on.then(|| {
-            if let Some(why) = transport::servers().no_kernel_access() {
-                return Err(why);
-            }
-            syscalls::tracefs()
-                .and_then(|t| syscalls::Counter::attach(self.server.pid(), &t, syscalls::EVENTS))
-        });
+        // The old counters go first (over ssh their drop is a request to the probe).
+        self.syscalls = None;
+        self.syscalls = on.then(|| transport::servers().count_syscalls(self.server.process()));
     }
 
     /// Why syscalls could not be counted, if they were asked for and could not be.
@@ -272,8 +267,10 @@ impl Subject {
         }
         let pid = self.server.pid();
         let me = std::process::id();
-        let count = |c: &Option<Result<syscalls::Counter, String>>| {
-            c.as_ref().and_then(|c| c.as_ref().ok()).map(|c| c.read())
+        let count = |c: &Option<Result<transport::SyscallCounter, String>>| {
+            c.as_ref()
+                .and_then(|c| c.as_ref().ok())
+                .and_then(|c| c.read())
         };
         // The servers' host (this one, or another over ssh) and this one.
         let host = transport::servers();

@@ -5,12 +5,14 @@
 //!   one, `/proc` and `/sys` are read directly.
 //! - [`Transport::Ssh`]: another host (`ssh`): a probe (`benches/probe/`) started over
 //!   ssh starts the servers there, streams their output, signals them and reads that
-//!   host's `/proc` and `/sys` for the same accounting (`ssh.rs`, `client.rs`).
+//!   host's `/proc` and `/sys` for the same accounting, and counts the servers' syscalls
+//!   there (`ssh.rs`, `client.rs`, `counter.rs`).
 //!
 //! The suite asks [`servers`] for the servers' transport; the run sets it once
 //! ([`set_servers`]) when the topology is up.
 
 mod client;
+mod counter;
 mod ssh;
 
 use std::process::{Child, ExitStatus};
@@ -19,6 +21,7 @@ use std::sync::{Arc, OnceLock};
 use anyhow::Result;
 
 pub use client::Event;
+pub use counter::SyscallCounter;
 pub use ssh::{SshHost, SshSettings};
 
 /// A host's processes and counters.
@@ -83,13 +86,13 @@ impl Transport {
         }
     }
 
-    /// Why a measurement that needs this host's kernel from inside (tracepoints, perf
-    /// events, a process's fds) cannot be taken here; `None` when it can.
+    /// Why a measurement that needs more of this host's kernel than the probe offers
+    /// (CPU sampling, a process's fds) cannot be taken here; `None` when it can.
     pub fn no_kernel_access(&self) -> Option<String> {
         match self {
             Self::Local => None,
             Self::Ssh(h) => Some(format!(
-                "not taken on {} (ssh topology: the probe reads /proc and /sys only)",
+                "not taken on {} (ssh topology: the probe reads /proc and /sys and counts syscalls, nothing more)",
                 h.target()
             )),
         }

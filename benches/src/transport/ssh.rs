@@ -283,6 +283,11 @@ impl SshHost {
         self.client.exit(child)
     }
 
+    /// Sends the probe one request (the counters in `counter.rs`).
+    pub(super) fn call(&self, op: Op) -> Result<Answer> {
+        self.client.call(op)
+    }
+
     /// Makes `addr` (a port on this host's loopback: the embedded broker) reachable at the
     /// same address on the server host, through an ssh port forward; waits until the
     /// forward listens there.

@@ -6,9 +6,9 @@
 //! says why and the caller reports "not available: <why>".
 
 use std::os::fd::{AsRawFd, OwnedFd};
-
-use crate::sampling::perf::{open_event, Attr, IOC_ENABLE, IOC_RESET};
 use std::path::{Path, PathBuf};
+
+use crate::perf::{open_event, Attr, IOC_ENABLE, IOC_RESET};
 
 /// Where tracefs is usually mounted.
 pub const TRACEFS: &[&str] = &["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
@@ -43,6 +43,32 @@ pub fn tracefs() -> Result<PathBuf, String> {
                 TRACEFS[0]
             )
         })
+}
+
+/// Mounts tracefs at its usual place if it is not mounted (root only), so syscalls can be
+/// counted with tracepoints; the folder with `events/`, or why there is none.
+pub fn mount_tracefs() -> Result<std::path::PathBuf, String> {
+    if let Ok(p) = tracefs() {
+        return Ok(p);
+    }
+    let target = TRACEFS[0];
+    // SAFETY: mount(2) with NUL-terminated strings that outlive the call and no data.
+    let rc = unsafe {
+        libc::mount(
+            c"nodev".as_ptr(),
+            c"/sys/kernel/tracing".as_ptr(),
+            c"tracefs".as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(format!(
+            "tracefs is not mounted and mounting it at {target} failed: {e}"
+        ));
+    }
+    tracefs()
 }
 
 fn tracepoint_id(tracefs: &Path, event: &str) -> Result<u64, String> {
@@ -140,7 +166,7 @@ mod tests {
     #[test]
     fn counts_a_childs_known_syscalls() {
         // As root, mount tracefs if needed (as `cargo bench`'s preflight does).
-        let tracefs = match crate::host::mount_tracefs() {
+        let tracefs = match mount_tracefs() {
             Ok(t) => t,
             Err(why) => {
                 eprintln!("SKIPPED counts_a_childs_known_syscalls: {why}");
