@@ -278,6 +278,39 @@ fn what_kafka_costs_is_in_both_formats() {
 }
 
 #[test]
+fn the_calibration_says_where_it_ran() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../results/reference/dev-2core-kafka-cost-after");
+    let mut s = build(&dir, None).expect("build");
+    let pinned = |cpus: Vec<usize>| crate::calibrate::Calibration {
+        cpus,
+        seconds: 1.0,
+        ..Default::default()
+    };
+    s.env.topology = None;
+    s.env.calibration = Some(pinned(vec![1]));
+    assert!(markdown::render(&s).contains("before the run on the servers' cores (CPUs [1])"));
+    s.env.calibration = Some(pinned(vec![]));
+    assert!(markdown::render(&s).contains("before the run unpinned (shared layout)"));
+    // Servers over ssh: pinned here, and not the servers' cores.
+    s.env.calibration = Some(pinned(vec![0]));
+    s.env.topology = Some(crate::topology::TopologyRecord {
+        kind: "ssh".into(),
+        server_host: Some(probe::Host {
+            hostname: "s1".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let md = markdown::render(&s);
+    assert!(
+        md.contains("on this host's CPU [0] (the servers ran on s1, where nothing was calibrated)"),
+        "{md}"
+    );
+    assert!(!md.contains("on the servers' cores (CPUs"));
+}
+
+#[test]
 fn utc_format() {
     let s = utc_now();
     assert_eq!(s.len(), 20, "{s}");

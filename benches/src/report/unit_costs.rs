@@ -11,9 +11,22 @@ pub fn section(s: &Summary, d: &mut Document) {
         return;
     };
     d.heading("Unit costs on this machine (calibration)");
+    let servers_elsewhere = s
+        .env
+        .topology
+        .as_ref()
+        .and_then(|t| t.server_host.as_ref())
+        .map(|h| h.hostname.clone());
+    let on = match (&servers_elsewhere, c.cpus.is_empty()) {
+        (Some(host), _) => format!(
+            "on this host's CPU {:?} (the servers ran on {host}, where nothing was calibrated)",
+            c.cpus
+        ),
+        (None, true) => "unpinned (shared layout)".to_string(),
+        (None, false) => format!("on the servers' cores (CPUs {:?})", c.cpus),
+    };
     let mut p = format!(
-        "Measured once before the run on the servers' cores (CPUs {:?}), interleaved: {} rounds of each, the median and the range over rounds, in {:.1} s.",
-        c.cpus,
+        "Measured once before the run {on}, interleaved: {} rounds of each, the median and the range over rounds, in {:.1} s.",
         c.costs.first().map_or(0, |u| u.rounds),
         c.seconds
     );
