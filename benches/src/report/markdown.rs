@@ -271,7 +271,7 @@ fn delivery(s: &Summary, d: &mut Document) {
             .is_some_and(|v| v.method == CountMethod::Watermarks)
     });
     if by_watermarks {
-        d.para("Counted by Watermarks: the embedded broker keeps only the latest ~5 MiB per partition, so its high watermarks count every record, and the records it still holds are read back and matched by request id (column \"by request id\": how many). A count alone cannot tell a duplicate from a record; the ids can, over the records read back. The producer is idempotent (enable.idempotence=true), so a resend after a dropped connection does not land twice.");
+        d.para("Counted by Watermarks: the embedded broker keeps only the latest ~5 MiB per partition, so its high watermarks count every record, and the records it still holds are read back and matched by request id (column \"by request id\": how many). A count alone cannot tell a duplicate from a record; the ids can, over the records read back. The producer is idempotent (enable.idempotence=true), which makes a real broker drop a resend after a dropped connection; the embedded broker (librdkafka's mock cluster) checks sequences only for transactional producers, so there a resend would land twice and show here as a duplicate by id (none is expected: nothing drops connections during a run).");
     }
     d.para("Every request's body starts with its own id (run, connection, sequence), and the load generator keeps which ids were answered 2xx: reading the topic back, each record is matched to its request, so a lost record and a duplicated one cannot cancel out.");
     let mut t = Table::new([

@@ -304,7 +304,9 @@ fn the_calibration_says_where_it_ran() {
     });
     let md = markdown::render(&s);
     assert!(
-        md.contains("on this host's CPU [0] (the servers ran on s1, where nothing was calibrated)"),
+        md.contains(
+            "on this host's CPU [0] (the servers ran on another host, s1, where nothing was calibrated)"
+        ),
         "{md}"
     );
     assert!(!md.contains("on the servers' cores (CPUs"));

@@ -19,7 +19,7 @@ pub fn section(s: &Summary, d: &mut Document) {
         .map(|h| h.hostname.clone());
     let on = match (&servers_elsewhere, c.cpus.is_empty()) {
         (Some(host), _) => format!(
-            "on this host's CPU {:?} (the servers ran on {host}, where nothing was calibrated)",
+            "on this host's CPU {:?} (the servers ran on another host, {host}, where nothing was calibrated)",
             c.cpus
         ),
         (None, true) => "unpinned (shared layout)".to_string(),
