@@ -231,6 +231,24 @@ fn a_server_over_ssh_serves_is_measured_by_the_probe_and_leaves_nothing() {
             "syscalls over 200 requests: {calls0:?} -> {calls:?}"
         );
         drop(syscalls);
+        // A CPU profile taken there by the probe, named here from the copied binary.
+        let cpus = remote.facts().cpus.clone();
+        let (captured, ()) =
+            bench::sampling::capture(transport::servers(), &cpus, pid, "server", || {
+                post_when_ready(server.addr, 2000)
+            });
+        let captured = captured.expect("a profile over ssh");
+        let folded = captured.stacks.under("server").to_folded();
+        assert!(
+            captured.stacks.under("server").total() > 0 && folded.contains("server_tokio"),
+            "the server's samples, its frames named from the local copy: {}",
+            &folded[..folded.len().min(2000)]
+        );
+        assert!(
+            captured.unknown_user_share < 0.5,
+            "{}",
+            captured.unknown_user_share
+        );
         let after = usage::process_on(transport::servers(), pid).expect("usage over ssh");
         assert!(
             after.ctx_voluntary + after.ctx_involuntary
@@ -244,7 +262,7 @@ fn a_server_over_ssh_serves_is_measured_by_the_probe_and_leaves_nothing() {
         assert!(exit.success(), "{exit}");
         assert_eq!(
             broker.values().len(),
-            200,
+            2200,
             "every record crossed the port forward"
         );
         // A second server, left running: closing the topology must end it.

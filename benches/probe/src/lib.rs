@@ -7,11 +7,13 @@
 //! they happen. The probe exits when its stdin ends (the ssh session is over): it sends
 //! its processes SIGTERM, SIGKILL after [`GRACE`], and removes its directory if asked.
 //!
-//! The crate also holds the kernel counters both ends run: [`perf`] (`perf_event_open`)
-//! and [`syscalls`] (a process's syscalls by tracepoint), so the probe counts a server's
-//! syscalls on its own host exactly as the harness counts a local one.
+//! The crate also holds the kernel instruments both ends run: [`perf`] (`perf_event_open`),
+//! [`syscalls`] (a process's syscalls by tracepoint) and [`sampler`] (cores sampled on the
+//! CPU clock, with call chains), so the probe measures a server on its own host exactly as
+//! the harness measures a local one.
 
 pub mod perf;
+pub mod sampler;
 pub mod syscalls;
 
 use std::time::Duration;
@@ -66,6 +68,15 @@ pub enum Op {
     ReadCounter { counter: u64 },
     /// Stops a counter.
     DropCounter { counter: u64 },
+    /// Starts sampling `cpus` on the CPU clock every `period_us` µs of their time, with
+    /// call chains ([`sampler`]), for at most `limit_s` seconds. Answers a sampling number.
+    Sample {
+        cpus: Vec<usize>,
+        period_us: u64,
+        limit_s: u64,
+    },
+    /// Stops a sampling and answers its samples (addresses: naming them is the harness's).
+    StopSampling { sampling: u64 },
 }
 
 /// The answer to a request.
@@ -78,6 +89,8 @@ pub enum Answer {
     Spawned { child: u64, pid: u32 },
     Counter { counter: u64 },
     Counts(Vec<u64>),
+    Sampling { sampling: u64 },
+    Samples(sampler::Collected),
     Done,
 }
 

@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use probe::sampler::Background;
 use probe::syscalls::{self, Counter};
 use probe::{readable, Answer, Host, Line, Op, Reply, Request, Stream, GRACE};
 
@@ -41,6 +42,7 @@ struct State {
     next_child: u64,
     counters: HashMap<u64, Counter>,
     next_counter: u64,
+    samplings: HashMap<u64, Background>,
 }
 
 fn main() {
@@ -66,6 +68,7 @@ fn main() {
         next_child: 0,
         counters: HashMap::new(),
         next_counter: 0,
+        samplings: HashMap::new(),
     };
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
@@ -79,6 +82,9 @@ fn main() {
         state.out.send(&Line::Reply { id, result });
     }
     state.counters.clear();
+    for (_, s) in state.samplings.drain() {
+        let _ = s.finish();
+    }
     end(&state.children);
     if let Some(dir) = remove_on_exit {
         let _ = std::fs::remove_dir_all(dir);
@@ -159,6 +165,32 @@ impl State {
             Op::DropCounter { counter } => match self.counters.remove(&counter) {
                 Some(_) => Reply::Ok(Answer::Done),
                 None => Reply::Error(format!("no counter {counter}")),
+            },
+            Op::Sample {
+                cpus,
+                period_us,
+                limit_s,
+            } => {
+                let period = std::time::Duration::from_micros(period_us);
+                let limit = std::time::Duration::from_secs(limit_s);
+                match Background::start(&cpus, period, limit) {
+                    Ok(b) => {
+                        // Counters and samplings are numbered from one sequence.
+                        self.next_counter += 1;
+                        self.samplings.insert(self.next_counter, b);
+                        Reply::Ok(Answer::Sampling {
+                            sampling: self.next_counter,
+                        })
+                    }
+                    Err(why) => Reply::Error(why),
+                }
+            }
+            Op::StopSampling { sampling } => match self.samplings.remove(&sampling) {
+                Some(b) => match b.finish() {
+                    Ok(c) => Reply::Ok(Answer::Samples(c)),
+                    Err(why) => Reply::Error(why),
+                },
+                None => Reply::Error(format!("no sampling {sampling}")),
             },
         }
     }

@@ -1,7 +1,7 @@
 //! CPU profiles of a server under load: where each runtime's CPU goes, from inside.
 //!
 //! [`capture`] samples the server's cores on the software CPU clock while a load runs
-//! (`perf.rs`: `perf_event_open`, no hardware PMU needed), then names every frame of the
+//! (`probe::sampler`: `perf_event_open`, no hardware PMU needed), then names every frame of the
 //! server's samples while the server still runs (`symbols.rs`: `/proc/kallsyms`,
 //! `blazesym`), and folds them (`stacks.rs`). `flame.rs` draws flame graphs (and the
 //! differential one) with `inferno`; `breakdown.rs` sums the samples by part (network
@@ -14,14 +14,15 @@
 
 pub mod breakdown;
 pub mod flame;
-pub mod perf;
 pub mod stacks;
 pub mod symbols;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
 
+use probe::sampler::Collected;
+
+use crate::transport::Transport;
 use breakdown::Breakdown;
 use stacks::{Stacks, IDLE, OTHER};
 
@@ -82,48 +83,51 @@ impl Captured {
     }
 }
 
-/// Samples `cpus` while `load` runs, then names the frames of process `pid` (which must
-/// still be running) and folds them under `root`. The load runs whatever happens to the
-/// sampling; the first value says why there is no profile, if there is none.
+/// Samples `cpus` of the servers' host (`host`: this one, or another over ssh) while
+/// `load` runs, then names the frames of process `pid` (which must still be running) and
+/// folds them under `root`. The load runs whatever happens to the sampling; the first
+/// value says why there is no profile, if there is none.
 pub fn capture<R>(
+    host: &Transport,
     cpus: &[usize],
     pid: u32,
     root: &str,
     load: impl FnOnce() -> R,
 ) -> (Result<Captured, String>, R) {
-    let done = AtomicBool::new(false);
-    let (collected, r) = std::thread::scope(|s| {
-        let sampler = s.spawn(|| {
-            perf::Sampler::start(cpus, PERIOD)
-                .map(|sm| sm.run(Duration::from_secs(120), || done.load(Relaxed)))
-        });
-        let r = load();
-        done.store(true, Relaxed);
-        let collected = sampler
-            .join()
-            .unwrap_or_else(|_| Err("the sampling thread panicked".into()));
-        (collected, r)
-    });
-    let captured = collected.and_then(|c| {
-        let addrs = Stacks::user_addresses(&c.samples, pid);
-        let names: HashMap<u64, Vec<String>> = if addrs.is_empty() {
-            HashMap::new()
-        } else {
-            symbols::user_frames(pid, &addrs)?
-        };
-        let unknown = addrs
-            .iter()
-            .filter(|a| names.get(a).is_none_or(|n| n[0] == "[unknown]"))
-            .count();
-        let kernel = symbols::Kallsyms::read();
-        let threads = stacks::thread_names(pid);
-        Ok(Captured {
-            stacks: Stacks::fold(&c.samples, (pid, root), &threads, &names, kernel.as_ref()),
-            lost: c.lost,
-            unknown_user_share: unknown as f64 / addrs.len().max(1) as f64,
-        })
-    });
+    let sampling = host.start_sampling(cpus, PERIOD, Duration::from_secs(120));
+    let r = load();
+    let captured = sampling
+        .and_then(|s| s.finish())
+        .and_then(|c| name(host, &c, pid, root));
     (captured, r)
+}
+
+/// Names the frames of `pid`'s samples and folds every sample.
+fn name(host: &Transport, c: &Collected, pid: u32, root: &str) -> Result<Captured, String> {
+    let addrs = Stacks::user_addresses(&c.samples, pid);
+    let names: HashMap<u64, Vec<String>> = match host {
+        _ if addrs.is_empty() => HashMap::new(),
+        Transport::Local => symbols::user_frames(pid, &addrs)?,
+        Transport::Ssh(h) => {
+            let maps = host
+                .read_one(&format!("/proc/{pid}/maps"))
+                .ok_or_else(|| format!("/proc/{pid}/maps on {}: unreadable", h.target()))?;
+            symbols::user_frames_of_copies(&maps, &addrs, |there| h.local_copy(there))?
+        }
+    };
+    let unknown = addrs
+        .iter()
+        .filter(|a| names.get(a).is_none_or(|n| n[0] == "[unknown]"))
+        .count();
+    let kernel = host
+        .read_one("/proc/kallsyms")
+        .and_then(|t| symbols::Kallsyms::parse(&t));
+    let threads = stacks::thread_names(host, pid);
+    Ok(Captured {
+        stacks: Stacks::fold(&c.samples, (pid, root), &threads, &names, kernel.as_ref()),
+        lost: c.lost,
+        unknown_user_share: unknown as f64 / addrs.len().max(1) as f64,
+    })
 }
 
 #[cfg(test)]

@@ -4,8 +4,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::perf::RawSample;
 use super::symbols::Kallsyms;
+use probe::sampler::RawSample;
+
+use crate::transport::Transport;
 
 /// A profile as folded stacks: chain → samples.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -138,17 +140,21 @@ pub fn thread_frame(comm: Option<&str>) -> String {
 /// The thread frame of the runtime's own threads (see [`thread_frame`]).
 pub const SERVER_THREADS: &str = "[server threads]";
 
-/// Every thread of `pid` now: thread id → its name (`/proc/PID/task/TID/comm`).
-pub fn thread_names(pid: u32) -> HashMap<u32, String> {
-    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return HashMap::new();
-    };
-    dir.flatten()
-        .filter_map(|e| {
-            let tid: u32 = e.file_name().to_str()?.parse().ok()?;
-            let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
-            Some((tid, comm.trim_end().to_string()))
-        })
+/// Every thread of `pid` on `host` now: thread id → its name (`/proc/PID/task/TID/comm`).
+pub fn thread_names(host: &Transport, pid: u32) -> HashMap<u32, String> {
+    let tids: Vec<u32> = host
+        .list(&format!("/proc/{pid}/task"))
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    let paths: Vec<String> = tids
+        .iter()
+        .map(|t| format!("/proc/{pid}/task/{t}/comm"))
+        .collect();
+    tids.into_iter()
+        .zip(host.read(&paths))
+        .filter_map(|(tid, comm)| Some((tid, comm?.trim_end().to_string())))
         .collect()
 }
 
@@ -212,7 +218,7 @@ mod tests {
         assert_eq!(thread_frame(Some("tokio-runtime-w")), SERVER_THREADS);
         assert_eq!(thread_frame(Some("server-uring")), SERVER_THREADS);
         assert_eq!(thread_frame(None), "[thread: exited]");
-        let me = thread_names(std::process::id());
+        let me = thread_names(&Transport::Local, std::process::id());
         let tid = unsafe { libc::gettid() } as u32;
         assert!(me.contains_key(&tid), "{me:?}");
     }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use std::path::{Component, Path, PathBuf};
 
-use blazesym::symbolize::source::{Process, Source};
+use blazesym::symbolize::source::{Elf, Process, Source};
 use blazesym::symbolize::{CodeInfo, Input, Symbolized, Symbolizer};
 use blazesym::Pid;
 
@@ -17,13 +17,9 @@ pub struct Kallsyms {
 }
 
 impl Kallsyms {
-    /// Reads `/proc/kallsyms`; `None` if unreadable or hidden (all addresses zero without
-    /// root).
-    pub fn read() -> Option<Self> {
-        Self::parse(&std::fs::read_to_string("/proc/kallsyms").ok()?)
-    }
-
-    fn parse(text: &str) -> Option<Self> {
+    /// `/proc/kallsyms`'s text (read on the servers' host); `None` if hidden (every
+    /// address zero without root).
+    pub fn parse(text: &str) -> Option<Self> {
         let mut symbols: Vec<(u64, String)> = text
             .lines()
             .filter_map(|l| {
@@ -155,20 +151,92 @@ pub fn user_frames(pid: u32, addrs: &[u64]) -> Result<HashMap<u64, Vec<String>>,
     Ok(unique
         .into_iter()
         .zip(found)
-        .map(|(addr, sym)| {
-            let frames = match sym {
-                Symbolized::Sym(s) => std::iter::once(frame_name(&s.name, s.code_info.as_deref()))
-                    .chain(
-                        s.inlined
-                            .iter()
-                            .map(|f| frame_name(&f.name, f.code_info.as_ref())),
-                    )
-                    .collect(),
-                Symbolized::Unknown(..) => vec!["[unknown]".to_string()],
-            };
-            (addr, frames)
-        })
+        .map(|(addr, sym)| (addr, frames(sym)))
         .collect())
+}
+
+/// A symbolized address's frames, outermost first; `[unknown]` if none.
+fn frames(sym: Symbolized<'_>) -> Vec<String> {
+    match sym {
+        Symbolized::Sym(s) => std::iter::once(frame_name(&s.name, s.code_info.as_deref()))
+            .chain(
+                s.inlined
+                    .iter()
+                    .map(|f| frame_name(&f.name, f.code_info.as_ref())),
+            )
+            .collect(),
+        Symbolized::Unknown(..) => vec!["[unknown]".to_string()],
+    }
+}
+
+/// A remote process's user addresses named from the local files its binaries are copies
+/// of: each address is placed in its mapping (`maps`: that process's `/proc/PID/maps`),
+/// turned into an offset in the mapped file, and named from the local copy when there is
+/// one (`local_copy`: the copied servers). Addresses in other files (the C library, the
+/// loader of that host) are `[unknown]`: their files there may differ from any here.
+pub fn user_frames_of_copies<'a>(
+    maps: &str,
+    addrs: &[u64],
+    local_copy: impl Fn(&str) -> Option<&'a Path>,
+) -> Result<HashMap<u64, Vec<String>>, String> {
+    let mut unique: Vec<u64> = addrs.to_vec();
+    unique.sort_unstable();
+    unique.dedup();
+    let mappings = parse_maps(maps);
+    let mut by_file: HashMap<&Path, Vec<(u64, u64)>> = HashMap::new();
+    let mut out: HashMap<u64, Vec<String>> = HashMap::new();
+    for &addr in &unique {
+        let local = mappings
+            .iter()
+            .find(|m| (m.start..m.end).contains(&addr))
+            .and_then(|m| Some((local_copy(&m.path)?, addr - m.start + m.offset)));
+        match local {
+            Some((file, offset)) => by_file.entry(file).or_default().push((addr, offset)),
+            None => {
+                out.insert(addr, vec!["[unknown]".to_string()]);
+            }
+        }
+    }
+    let symbolizer = Symbolizer::new();
+    for (file, pairs) in by_file {
+        let source = Source::Elf(Elf::new(file));
+        let offsets: Vec<u64> = pairs.iter().map(|(_, o)| *o).collect();
+        let found = symbolizer
+            .symbolize(&source, Input::FileOffset(&offsets[..]))
+            .map_err(|e| format!("symbolizing {}: {e}", file.display()))?;
+        for ((addr, _), sym) in pairs.into_iter().zip(found) {
+            out.insert(addr, frames(sym));
+        }
+    }
+    Ok(out)
+}
+
+/// One file-backed mapping of a process (`/proc/PID/maps`).
+#[derive(Debug, PartialEq)]
+struct Mapping {
+    start: u64,
+    end: u64,
+    offset: u64,
+    path: String,
+}
+
+fn parse_maps(text: &str) -> Vec<Mapping> {
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (start, end) = f.next()?.split_once('-')?;
+            let _perms = f.next()?;
+            let offset = u64::from_str_radix(f.next()?, 16).ok()?;
+            let (_dev, _inode) = (f.next()?, f.next()?);
+            let path = f.next()?.to_string();
+            Some(Mapping {
+                start: u64::from_str_radix(start, 16).ok()?,
+                end: u64::from_str_radix(end, 16).ok()?,
+                offset,
+                path,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -191,6 +259,45 @@ mod tests {
         assert_eq!(k.name(0x1000), None);
         // Without root every address reads zero: no symbols, not wrong ones.
         assert!(Kallsyms::parse("0000000000000000 T _stext\n").is_none());
+    }
+
+    #[inline(never)]
+    fn a_function_to_find(x: u64) -> u64 {
+        std::hint::black_box(x).wrapping_mul(31)
+    }
+
+    #[test]
+    fn a_copy_names_another_process_frames_by_file_offset() {
+        // This process stands in for the remote one: its maps, its addresses, and its own
+        // executable as the "local copy".
+        let maps = std::fs::read_to_string("/proc/self/maps").expect("maps");
+        let exe = std::fs::read_link("/proc/self/exe").expect("exe");
+        let f = a_function_to_find as fn(u64) -> u64 as usize as u64;
+        assert_eq!(a_function_to_find(1), 31);
+        let libc = libc::getpid as *const () as usize as u64;
+        let names = user_frames_of_copies(&maps, &[f, libc, 0x10], |there| {
+            (Path::new(there) == exe).then_some(exe.as_path())
+        })
+        .expect("symbolize");
+        assert!(
+            names[&f].iter().any(|n| n.contains("a_function_to_find")),
+            "{:?}",
+            names[&f]
+        );
+        // Not a copied file (the C library of "that host"), and no mapping at all.
+        assert_eq!(names[&libc], ["[unknown]"]);
+        assert_eq!(names[&0x10], ["[unknown]"]);
+        let m = parse_maps("55d0c0000000-55d0c0001000 r-xp 00002000 08:01 1234 /tmp/rbench-1/server-tokio\n7ffd0000-7ffd1000 rw-p 00000000 00:00 0 [stack]\n7ffe0000-7ffe1000 rw-p 00000000 00:00 0\n");
+        assert_eq!(
+            m[0],
+            Mapping {
+                start: 0x55d0_c000_0000,
+                end: 0x55d0_c000_1000,
+                offset: 0x2000,
+                path: "/tmp/rbench-1/server-tokio".into()
+            }
+        );
+        assert_eq!(m.len(), 2, "anonymous mappings have no path: {m:?}");
     }
 
     #[test]

@@ -63,7 +63,7 @@ fn profile(work: &str) -> Stacks {
     let mut c = child(work);
     std::thread::sleep(Duration::from_millis(300));
     let cpus = crate::layout::online_cpus_list();
-    let (captured, ()) = capture(&cpus, c.id(), "child", || {
+    let (captured, ()) = capture(&Transport::Local, &cpus, c.id(), "child", || {
         std::thread::sleep(Duration::from_millis(800))
     });
     let _ = c.kill();

@@ -6,13 +6,13 @@
 //! - [`Transport::Ssh`]: another host (`ssh`): a probe (`benches/probe/`) started over
 //!   ssh starts the servers there, streams their output, signals them and reads that
 //!   host's `/proc` and `/sys` for the same accounting, and counts the servers' syscalls
-//!   there (`ssh.rs`, `client.rs`, `counter.rs`).
+//!   and samples its cores there (`ssh.rs`, `client.rs`, `instruments.rs`).
 //!
 //! The suite asks [`servers`] for the servers' transport; the run sets it once
 //! ([`set_servers`]) when the topology is up.
 
 mod client;
-mod counter;
+mod instruments;
 mod ssh;
 
 use std::process::{Child, ExitStatus};
@@ -21,7 +21,7 @@ use std::sync::{Arc, OnceLock};
 use anyhow::Result;
 
 pub use client::Event;
-pub use counter::SyscallCounter;
+pub use instruments::{Sampling, SyscallCounter};
 pub use ssh::{SshHost, SshSettings};
 
 /// A host's processes and counters.
@@ -83,18 +83,6 @@ impl Transport {
         match self {
             Self::Local => crate::usage::clock_ticks(),
             Self::Ssh(h) => h.facts().clock_ticks.max(1),
-        }
-    }
-
-    /// Why a measurement that needs more of this host's kernel than the probe offers
-    /// (CPU sampling, a process's fds) cannot be taken here; `None` when it can.
-    pub fn no_kernel_access(&self) -> Option<String> {
-        match self {
-            Self::Local => None,
-            Self::Ssh(h) => Some(format!(
-                "not taken on {} (ssh topology: the probe reads /proc and /sys and counts syscalls, nothing more)",
-                h.target()
-            )),
         }
     }
 }

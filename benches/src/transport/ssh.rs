@@ -7,7 +7,7 @@
 
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -36,6 +36,8 @@ pub struct SshHost {
     /// The run directory there (removed by the probe when its session ends).
     dir: String,
     facts: Host,
+    /// Each copied binary's path there, and the local file it is a copy of.
+    copies: Vec<(String, PathBuf)>,
     listen: IpAddr,
     client: Client,
     session: Mutex<Option<Child>>,
@@ -213,6 +215,10 @@ impl SshHost {
         Ok(Self {
             listen: settings.listen.unwrap_or(ssh_addr.ip()),
             settings: settings.clone(),
+            copies: binaries
+                .iter()
+                .map(|(name, path)| (format!("{dir}/{name}"), path.to_path_buf()))
+                .collect(),
             dir,
             facts,
             client,
@@ -237,6 +243,14 @@ impl SshHost {
     /// A binary copied there, by name.
     pub fn binary(&self, name: &str) -> String {
         format!("{}/{name}", self.dir)
+    }
+
+    /// The local file a path there is a copy of (to name a remote server's frames).
+    pub fn local_copy(&self, there: &str) -> Option<&Path> {
+        self.copies
+            .iter()
+            .find(|(p, _)| p == there)
+            .map(|(_, local)| local.as_path())
     }
 
     pub fn read(&self, paths: &[String]) -> Vec<Option<String>> {

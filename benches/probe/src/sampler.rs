@@ -5,12 +5,15 @@
 //!
 //! Needs root or `perf_event_paranoid` ≤ 0 (a core-wide event sees every process); where
 //! the kernel refuses, [`Sampler::start`] says why and the caller carries on without a
-//! profile.
+//! profile. The harness runs it here for local servers; the probe runs it on the servers'
+//! host over ssh and sends the samples back (naming their frames is the harness's job).
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use probe::perf::{open_event, Attr, IOC_DISABLE, IOC_ENABLE};
+use serde::{Deserialize, Serialize};
+
+use crate::perf::{open_event, Attr, IOC_DISABLE, IOC_ENABLE};
 use std::sync::atomic::{fence, Ordering};
 use std::time::{Duration, Instant};
 
@@ -30,7 +33,7 @@ const CONTEXT_USER: u64 = -512i64 as u64;
 const RING_PAGES: usize = 128;
 
 /// One sample: who was on the core and where, leaf first in each list.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RawSample {
     /// The process (thread group) id; 0 is the idle task.
     pub pid: u32,
@@ -40,7 +43,7 @@ pub struct RawSample {
 }
 
 /// What a sampling run collected.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Collected {
     pub samples: Vec<RawSample>,
     /// Samples the kernel dropped because a ring was full.
@@ -232,6 +235,48 @@ impl Sampler {
 }
 
 /// Why `perf_event_open` failed, in words a user can act on.
+/// A [`Sampler`] running on a thread of its own until [`Background::finish`] (or its
+/// time limit).
+#[derive(Debug)]
+pub struct Background {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Collected>,
+}
+
+impl Background {
+    /// Starts sampling `cpus` every `period` for at most `limit`; the error says what the
+    /// kernel refused. (The sampler's rings are mapped memory, so it lives on its thread.)
+    pub fn start(cpus: &[usize], period: Duration, limit: Duration) -> Result<Self, String> {
+        use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let (started_tx, started) = std::sync::mpsc::channel();
+        let (cpus, flag) = (cpus.to_vec(), stop.clone());
+        let thread = std::thread::spawn(move || match Sampler::start(&cpus, period) {
+            Ok(s) => {
+                let _ = started_tx.send(Ok(()));
+                s.run(limit, || flag.load(Relaxed))
+            }
+            Err(why) => {
+                let _ = started_tx.send(Err(why));
+                Collected::default()
+            }
+        });
+        match started.recv() {
+            Ok(Ok(())) => Ok(Self { stop, thread }),
+            Ok(Err(why)) => Err(why),
+            Err(_) => Err("the sampling thread ended before it started".into()),
+        }
+    }
+
+    /// Stops sampling and returns what was collected.
+    pub fn finish(self) -> Result<Collected, String> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread
+            .join()
+            .map_err(|_| "the sampling thread panicked".to_string())
+    }
+}
+
 fn refused(cpu: usize, e: &io::Error) -> String {
     let paranoid = std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid")
         .map(|s| s.trim().to_string())

@@ -1,9 +1,12 @@
-//! A server's syscalls counted on its own host: locally with [`probe::syscalls::Counter`],
-//! over ssh by the probe running the same counter there (`CountSyscalls`, `ReadCounter`,
-//! `DropCounter`).
+//! The kernel instruments on a server's own host: its syscalls counted
+//! ([`probe::syscalls::Counter`]) and its cores sampled ([`probe::sampler::Background`]),
+//! here directly, over ssh by the probe running the same code there (`CountSyscalls`,
+//! `ReadCounter`, `DropCounter`; `Sample`, `StopSampling`).
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use probe::sampler::{Background, Collected};
 use probe::syscalls::{self, Counter};
 use probe::{Answer, Op};
 
@@ -61,6 +64,54 @@ impl Drop for SyscallCounter {
     fn drop(&mut self) {
         if let Self::Remote { host, counter } = self {
             let _ = host.call(Op::DropCounter { counter: *counter });
+        }
+    }
+}
+
+/// A sampling of a host's cores, running.
+#[derive(Debug)]
+pub enum Sampling {
+    Local(Background),
+    Remote { host: Arc<SshHost>, sampling: u64 },
+}
+
+impl Transport {
+    /// Starts sampling `cpus` of this host every `period` of their CPU time, for at most
+    /// `limit`; or why the kernel (or the probe) refused.
+    pub fn start_sampling(
+        &self,
+        cpus: &[usize],
+        period: Duration,
+        limit: Duration,
+    ) -> Result<Sampling, String> {
+        match self {
+            Self::Local => Background::start(cpus, period, limit).map(Sampling::Local),
+            Self::Ssh(host) => match host.call(Op::Sample {
+                cpus: cpus.to_vec(),
+                period_us: period.as_micros() as u64,
+                limit_s: limit.as_secs().max(1),
+            }) {
+                Ok(Answer::Sampling { sampling }) => Ok(Sampling::Remote {
+                    host: host.clone(),
+                    sampling,
+                }),
+                Ok(other) => Err(format!("the probe answered with {other:?}")),
+                Err(e) => Err(format!("on {}: {e:#}", host.target())),
+            },
+        }
+    }
+}
+
+impl Sampling {
+    /// Stops it; the samples (addresses, not yet named).
+    pub fn finish(self) -> Result<Collected, String> {
+        match self {
+            Self::Local(b) => b.finish(),
+            Self::Remote { host, sampling } => match host.call(Op::StopSampling { sampling }) {
+                Ok(Answer::Samples(c)) => Ok(c),
+                Ok(other) => Err(format!("the probe answered with {other:?}")),
+                Err(e) => Err(format!("on {}: {e:#}", host.target())),
+            },
         }
     }
 }
