@@ -13,6 +13,7 @@
 
 mod client;
 mod instruments;
+mod link;
 mod ssh;
 
 use std::process::{Child, ExitStatus};
