@@ -92,6 +92,12 @@ fn main() {
 }
 
 impl State {
+    /// The next number for a counter or a sampling (one sequence for both).
+    fn number(&mut self) -> u64 {
+        self.next_counter += 1;
+        self.next_counter
+    }
+
     /// The running process `child`'s pid.
     fn pid(&self, child: u64) -> Option<u32> {
         self.children.lock().ok()?.get(&child).copied()
@@ -149,11 +155,9 @@ impl State {
                 let events: Vec<&str> = events.iter().map(String::as_str).collect();
                 match syscalls::mount_tracefs().and_then(|t| Counter::attach(pid, &t, &events)) {
                     Ok(c) => {
-                        self.next_counter += 1;
-                        self.counters.insert(self.next_counter, c);
-                        Reply::Ok(Answer::Counter {
-                            counter: self.next_counter,
-                        })
+                        let counter = self.number();
+                        self.counters.insert(counter, c);
+                        Reply::Ok(Answer::Counter { counter })
                     }
                     Err(why) => Reply::Error(why),
                 }
@@ -175,12 +179,9 @@ impl State {
                 let limit = std::time::Duration::from_secs(limit_s);
                 match Background::start(&cpus, period, limit) {
                     Ok(b) => {
-                        // Counters and samplings are numbered from one sequence.
-                        self.next_counter += 1;
-                        self.samplings.insert(self.next_counter, b);
-                        Reply::Ok(Answer::Sampling {
-                            sampling: self.next_counter,
-                        })
+                        let sampling = self.number();
+                        self.samplings.insert(sampling, b);
+                        Reply::Ok(Answer::Sampling { sampling })
                     }
                     Err(why) => Reply::Error(why),
                 }

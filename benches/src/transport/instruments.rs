@@ -29,17 +29,18 @@ impl Transport {
                 .map(SyscallCounter::Local),
             Proc::Remote { host, child, .. } => {
                 let events = syscalls::EVENTS.iter().map(|e| e.to_string()).collect();
-                match host.call(Op::CountSyscalls {
+                let op = Op::CountSyscalls {
                     child: *child,
                     events,
-                }) {
-                    Ok(Answer::Counter { counter }) => Ok(SyscallCounter::Remote {
-                        host: host.clone(),
-                        counter,
-                    }),
-                    Ok(other) => Err(format!("the probe answered with {other:?}")),
-                    Err(e) => Err(format!("on {}: {e:#}", host.target())),
-                }
+                };
+                ask(host, op, "a counter", |a| match a {
+                    Answer::Counter { counter } => Some(counter),
+                    _ => None,
+                })
+                .map(|counter| SyscallCounter::Remote {
+                    host: host.clone(),
+                    counter,
+                })
             }
         }
     }
@@ -86,18 +87,21 @@ impl Transport {
     ) -> Result<Sampling, String> {
         match self {
             Self::Local => Background::start(cpus, period, limit).map(Sampling::Local),
-            Self::Ssh(host) => match host.call(Op::Sample {
-                cpus: cpus.to_vec(),
-                period_us: period.as_micros() as u64,
-                limit_s: limit.as_secs().max(1),
-            }) {
-                Ok(Answer::Sampling { sampling }) => Ok(Sampling::Remote {
+            Self::Ssh(host) => {
+                let op = Op::Sample {
+                    cpus: cpus.to_vec(),
+                    period_us: period.as_micros() as u64,
+                    limit_s: limit.as_secs().max(1),
+                };
+                ask(host, op, "a sampling", |a| match a {
+                    Answer::Sampling { sampling } => Some(sampling),
+                    _ => None,
+                })
+                .map(|sampling| Sampling::Remote {
                     host: host.clone(),
                     sampling,
-                }),
-                Ok(other) => Err(format!("the probe answered with {other:?}")),
-                Err(e) => Err(format!("on {}: {e:#}", host.target())),
-            },
+                })
+            }
         }
     }
 }
@@ -107,11 +111,29 @@ impl Sampling {
     pub fn finish(self) -> Result<Collected, String> {
         match self {
             Self::Local(b) => b.finish(),
-            Self::Remote { host, sampling } => match host.call(Op::StopSampling { sampling }) {
-                Ok(Answer::Samples(c)) => Ok(c),
-                Ok(other) => Err(format!("the probe answered with {other:?}")),
-                Err(e) => Err(format!("on {}: {e:#}", host.target())),
-            },
+            Self::Remote { host, sampling } => ask(
+                &host,
+                Op::StopSampling { sampling },
+                "samples",
+                |a| match a {
+                    Answer::Samples(c) => Some(c),
+                    _ => None,
+                },
+            ),
         }
+    }
+}
+
+/// Sends `op` to the probe there; `expected` takes what it should answer (`what`, named
+/// in the error if it answers something else).
+fn ask<T>(
+    host: &SshHost,
+    op: Op,
+    what: &str,
+    expected: impl FnOnce(Answer) -> Option<T>,
+) -> Result<T, String> {
+    match host.call(op) {
+        Ok(a) => expected(a).ok_or_else(|| format!("the probe did not answer with {what}")),
+        Err(e) => Err(format!("on {}: {e:#}", host.target())),
     }
 }
